@@ -1,0 +1,24 @@
+"""The ``xodvox-train`` command: ``golden``, ``fit``, ``export``."""
+
+from __future__ import annotations
+
+import argparse
+
+from xodvox_train import __version__, golden
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser with one sub-command per task."""
+    parser = argparse.ArgumentParser(prog="xodvox-train", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    golden.add_arguments(sub.add_parser("golden", help="write the golden STFT vectors"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``xodvox-train`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "golden":
+        return golden.run(args)
+    raise ValueError(f"unknown command {args.command!r}")

@@ -1,0 +1,192 @@
+"""Golden STFT vectors shared with the Rust test suite (``fixtures/golden/stft/``).
+
+Files (all little-endian float32, no header):
+
+- ``signal.f32``: ``N`` samples of a deterministic test signal.
+- ``stft.f32``: frame-major complex STFT: for frame in 0..F, for bin in 0..1025: re, im.
+- ``recon.f32``: ``N`` samples, ``torch.istft`` of that STFT with ``length=N``.
+- ``meta.json``: framing parameters and sizes (see :func:`golden_meta`).
+
+The STFT and reconstruction are computed in float64 from the float32 signal, then cast.
+
+Usage: ``xodvox-train golden [OUT_DIR]`` or ``python -m xodvox_train.golden [OUT_DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xodvox_train.spectral import HOP, N_FFT, NUM_BINS, SAMPLE_RATE, Stft, num_frames_for
+
+FORMAT_VERSION = 1
+"""Version of the golden file format."""
+NUM_SAMPLES = 12_000
+"""Length of the golden test signal in samples."""
+SEED = 20_240_607
+"""Seed of the numpy Generator used for the noise component."""
+GENERATOR = "xodvox_train.golden v1 (python -m xodvox_train.golden)"
+"""Value of ``meta.json``'s ``generator`` field."""
+
+
+@dataclass(frozen=True)
+class GoldenVectors:
+    """One set of golden vectors.
+
+    Attributes:
+        signal: ``(N,)`` float32 samples.
+        stft: ``(F, NUM_BINS, 2)`` float32, frame-major (re, im).
+        recon: ``(N,)`` float32 reconstruction.
+    """
+
+    signal: np.ndarray
+    stft: np.ndarray
+    recon: np.ndarray
+
+
+def make_test_signal(num_samples: int = NUM_SAMPLES, seed: int = SEED) -> np.ndarray:
+    """Deterministic test signal at 48 kHz, peak 0.8, float32.
+
+    Sum of sines at 220, 1234.5 and 7000 Hz, a linear chirp from 100 Hz to 16 kHz, white noise
+    at -46 dBFS (seeded ``numpy.random.Generator``), and a single impulse at sample 6000.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples, dtype=np.float64) / SAMPLE_RATE
+    x = 0.30 * np.sin(2 * np.pi * 220.0 * t)
+    x += 0.20 * np.sin(2 * np.pi * 1234.5 * t + 0.5)
+    x += 0.10 * np.sin(2 * np.pi * 7000.0 * t + 1.0)
+    duration = num_samples / SAMPLE_RATE
+    f0, f1 = 100.0, 16_000.0
+    x += 0.15 * np.sin(2 * np.pi * (f0 * t + 0.5 * (f1 - f0) / duration * t**2))
+    x += 0.005 * rng.standard_normal(num_samples)
+    x[min(6000, num_samples - 1)] += 0.6
+    x *= 0.8 / np.max(np.abs(x))
+    return x.astype(np.float32)
+
+
+def compute_golden(signal: np.ndarray) -> GoldenVectors:
+    """STFT and reconstruction of ``signal`` (float32), computed in float64 with :class:`Stft`."""
+    if signal.dtype != np.float32 or signal.ndim != 1:
+        raise ValueError(f"signal must be 1-D float32, got {signal.dtype} {signal.shape}")
+    stft = Stft(N_FFT, HOP)
+    x64 = torch.from_numpy(signal.astype(np.float64))
+    spec = stft.stft(x64)  # (bins, frames) complex128
+    recon = stft.istft(spec, length=signal.shape[0])
+    frames = torch.view_as_real(spec.transpose(0, 1).contiguous())  # (F, bins, 2)
+    return GoldenVectors(
+        signal=signal,
+        stft=frames.numpy().astype(np.float32),
+        recon=recon.numpy().astype(np.float32),
+    )
+
+
+def golden_meta(num_samples: int) -> dict[str, object]:
+    """Contents of ``meta.json`` for a signal of ``num_samples`` samples."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "sample_rate": SAMPLE_RATE,
+        "n_fft": N_FFT,
+        "hop": HOP,
+        "window": "hann_periodic",
+        "center": True,
+        "pad_mode": "zeros",
+        "num_samples": num_samples,
+        "num_frames": num_frames_for(num_samples, HOP),
+        "num_bins": NUM_BINS,
+        "layout": "stft.f32 is frame-major: for frame in 0..F, for bin in 0..1025: re, im",
+        "generator": GENERATOR,
+    }
+
+
+def write_golden(out_dir: Path) -> Path:
+    """Writes the golden vectors into ``out_dir`` (created if missing); returns ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vectors = compute_golden(make_test_signal())
+    vectors.signal.astype("<f4").tofile(out_dir / "signal.f32")
+    vectors.stft.astype("<f4").tofile(out_dir / "stft.f32")
+    vectors.recon.astype("<f4").tofile(out_dir / "recon.f32")
+    meta = golden_meta(vectors.signal.shape[0])
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
+def read_golden(golden_dir: Path) -> tuple[dict[str, object], GoldenVectors]:
+    """Reads ``meta.json`` and the three binary files from ``golden_dir``.
+
+    Raises:
+        ValueError: a file is missing or its size does not match ``meta.json``.
+    """
+    meta_path = golden_dir / "meta.json"
+    if not meta_path.is_file():
+        raise ValueError(f"missing golden file {meta_path}")
+    meta = json.loads(meta_path.read_text())
+    n = int(meta["num_samples"])
+    f = int(meta["num_frames"])
+    bins = int(meta["num_bins"])
+    arrays = {}
+    for name, count in (("signal", n), ("stft", f * bins * 2), ("recon", n)):
+        path = golden_dir / f"{name}.f32"
+        if not path.is_file():
+            raise ValueError(f"missing golden file {path}")
+        data = np.fromfile(path, dtype="<f4")
+        if data.size != count:
+            raise ValueError(f"{path}: expected {count} float32 values, got {data.size}")
+        arrays[name] = data
+    return meta, GoldenVectors(
+        signal=arrays["signal"],
+        stft=arrays["stft"].reshape(f, bins, 2),
+        recon=arrays["recon"],
+    )
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The closest ancestor of ``start`` (default: cwd) that contains ``.git``.
+
+    Raises:
+        ValueError: no ancestor is a git checkout.
+    """
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    raise ValueError(f"no git repository above {here}; pass OUT_DIR explicitly")
+
+
+def default_golden_dir() -> Path:
+    """``fixtures/golden/stft`` under the repository root."""
+    return find_repo_root() / "fixtures" / "golden" / "stft"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the ``golden`` command's arguments to ``parser``."""
+    parser.add_argument(
+        "out_dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="output folder (default: fixtures/golden/stft at the repository root)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the ``golden`` command."""
+    out_dir = args.out_dir if args.out_dir is not None else default_golden_dir()
+    write_golden(out_dir)
+    print(f"wrote golden STFT vectors to {out_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m xodvox_train.golden``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
