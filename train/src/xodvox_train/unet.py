@@ -1,0 +1,300 @@
+"""Causal conditional U-Net that predicts the phase of each output STFT frame.
+
+Shapes follow ``docs/model-format.md``: ``mag`` ``(B, 1, 1025, T)`` linear magnitude and
+``control`` ``(B, n_controls)`` in, ``phase`` ``(B, 2, 1025, T)`` (real, imag; unit length) out.
+
+Streaming: every convolution is causal in time (left zero padding of ``(k_t - 1) * dilation``
+frames, nothing on the right) and the network never pools or strides over time; it downsamples
+over frequency only (stride 2: 1025 -> 513 -> 257 -> 129 -> 65). Output frame ``t`` therefore
+depends on input frames ``t - context_frames + 1 .. t`` only, and running a window of the last
+``context_frames`` frames (fewer at the start of a stream) gives exactly the whole-clip output of
+its last frame. The per-layer zero padding is also what a state-caching runtime gets by starting
+every layer's history buffer at zero.
+
+Phase output (``phase_output``): ``"increment"`` (default) means frame ``t`` is the unit
+rotation from the previous output frame's phase to this one's; the network predicts the deviation
+from each bin's centre-frequency advance ``2 pi k hop / n_fft``, which is multiplied in at the end.
+``"absolute"`` means the frame's phase itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from xodvox_train.controls import ControlSpec, control_size, default_controls
+from xodvox_train.film import ControlEmbedding, FiLM
+from xodvox_train.spectral import HOP, N_FFT, bin_centre_advance
+
+PHASE_OUTPUTS = ("increment", "absolute")
+"""Allowed values of :attr:`ModelConfig.phase_output`."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of :class:`PhaseUNet`.
+
+    Attributes:
+        channels: feature channels per level, full resolution first (one level per entry; each
+            level after the first halves the frequency resolution).
+        embed_dim: size of the control embedding.
+        time_kernel: time extent of encoder and bottleneck kernels (frames, >= 1).
+        bottleneck_dilations: time dilations of the bottleneck's residual causal convolutions.
+        phase_output: ``"increment"`` or ``"absolute"``.
+        styles: style names of the one-hot ``style`` control.
+        log_floor: magnitude added before the log compression.
+        n_fft: FFT size (bins = ``n_fft // 2 + 1``).
+        hop: hop in samples (sets the bin-centre advance of ``increment`` outputs).
+    """
+
+    channels: tuple[int, ...] = (8, 12, 16, 24, 32)
+    embed_dim: int = 32
+    time_kernel: int = 2
+    bottleneck_dilations: tuple[int, ...] = (2, 4)
+    phase_output: str = "increment"
+    styles: tuple[str, ...] = ("rubberband-r3",)
+    log_floor: float = 1e-5
+    n_fft: int = N_FFT
+    hop: int = HOP
+    controls: tuple[ControlSpec, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.channels) < 2 or any(c <= 0 for c in self.channels):
+            raise ValueError(f"channels needs >= 2 positive entries, got {self.channels}")
+        if self.time_kernel < 1:
+            raise ValueError(f"time_kernel must be >= 1, got {self.time_kernel}")
+        if any(d < 1 for d in self.bottleneck_dilations):
+            raise ValueError(f"bottleneck_dilations must be >= 1, got {self.bottleneck_dilations}")
+        if self.phase_output not in PHASE_OUTPUTS:
+            raise ValueError(
+                f"phase_output must be one of {PHASE_OUTPUTS}, got {self.phase_output}"
+            )
+        if self.log_floor <= 0:
+            raise ValueError(f"log_floor must be > 0, got {self.log_floor}")
+        if not self.controls:
+            object.__setattr__(self, "controls", tuple(default_controls(self.styles)))
+
+    @property
+    def num_bins(self) -> int:
+        """Number of frequency bins."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def n_controls(self) -> int:
+        """Length of the control vector."""
+        return control_size(self.controls)
+
+    @property
+    def context_frames(self) -> int:
+        """Receptive field in time: output frame t sees input frames t - context_frames + 1 .. t."""
+        levels = len(self.channels)  # stem + (levels - 1) downsampling convs
+        past = levels * (self.time_kernel - 1)
+        past += sum(d * (self.time_kernel - 1) for d in self.bottleneck_dilations)
+        return past + 1
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-serialisable form (controls as their metadata entries)."""
+        data = asdict(self)
+        data["channels"] = list(self.channels)
+        data["bottleneck_dilations"] = list(self.bottleneck_dilations)
+        data["styles"] = list(self.styles)
+        data["controls"] = [c.to_json() for c in self.controls]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> ModelConfig:
+        """Inverse of :meth:`to_json` (unknown keys raise ``ValueError``)."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}")
+        kwargs = dict(data)
+        for key in ("channels", "bottleneck_dilations", "styles"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
+        if "controls" in kwargs:
+            kwargs["controls"] = tuple(
+                ControlSpec.from_json(c)
+                for c in kwargs["controls"]  # type: ignore[union-attr]
+            )
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+class CausalConv2d(nn.Module):
+    """2-D convolution over ``(F, T)``: centred in frequency, causal in time.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        freq_kernel: odd kernel size over frequency.
+        time_kernel: kernel size over time (frames).
+        freq_stride: stride over frequency (time stride is always 1).
+        time_dilation: dilation over time.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        freq_kernel: int = 3,
+        time_kernel: int = 2,
+        freq_stride: int = 1,
+        time_dilation: int = 1,
+    ) -> None:
+        super().__init__()
+        if freq_kernel % 2 != 1:
+            raise ValueError(f"freq_kernel must be odd, got {freq_kernel}")
+        self.time_padding = (time_kernel - 1) * time_dilation
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size=(freq_kernel, time_kernel),
+            stride=(freq_stride, 1),
+            padding=(freq_kernel // 2, 0),
+            dilation=(1, time_dilation),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, F, T)`` -> ``(B, C_out, F', T)``."""
+        if self.time_padding:
+            x = F.pad(x, (self.time_padding, 0, 0, 0))
+        return self.conv(x)
+
+
+class FilmBlock(nn.Module):
+    """Causal convolution, FiLM, SiLU."""
+
+    def __init__(self, conv: CausalConv2d, embed_dim: int, channels: int) -> None:
+        super().__init__()
+        self.conv = conv
+        self.film = FiLM(embed_dim, channels)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Applies the block to ``x`` ``(B, C, F, T)`` with control embedding ``(B, E)``."""
+        return self.act(self.film(self.conv(x), embedding))
+
+
+class PhaseUNet(nn.Module):
+    """Conditional U-Net over (frequency x time) predicting unit phase per bin and frame.
+
+    Input features: ``log(mag + log_floor) / 4`` and the normalised bin index (2 channels).
+    """
+
+    advance_cos: torch.Tensor
+    advance_sin: torch.Tensor
+    bin_position: torch.Tensor
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        ch = config.channels
+        kt = config.time_kernel
+        e = config.embed_dim
+        self.embedding = ControlEmbedding(config.n_controls, e)
+        self.stem = FilmBlock(CausalConv2d(2, ch[0], 5, kt), e, ch[0])
+        self.down = nn.ModuleList(
+            FilmBlock(CausalConv2d(ch[i], ch[i + 1], 3, kt, freq_stride=2), e, ch[i + 1])
+            for i in range(len(ch) - 1)
+        )
+        self.bottleneck = nn.ModuleList(
+            FilmBlock(CausalConv2d(ch[-1], ch[-1], 3, kt, time_dilation=d), e, ch[-1])
+            for d in config.bottleneck_dilations
+        )
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(ch[i + 1], ch[i], kernel_size=(3, 1), stride=(2, 1), padding=(1, 0))
+            for i in reversed(range(len(ch) - 1))
+        )
+        self.merge = nn.ModuleList(
+            FilmBlock(CausalConv2d(2 * ch[i], ch[i], 3, 1), e, ch[i])
+            for i in reversed(range(len(ch) - 1))
+        )
+        self.head = nn.Conv2d(ch[0], 2, kernel_size=1)
+        bins = config.num_bins
+        advance = bin_centre_advance(config.n_fft, config.hop)
+        self.register_buffer("advance_cos", torch.cos(advance).reshape(1, 1, bins, 1))
+        self.register_buffer("advance_sin", torch.sin(advance).reshape(1, 1, bins, 1))
+        position = torch.linspace(-1.0, 1.0, bins).reshape(1, 1, bins, 1)
+        self.register_buffer("bin_position", position)
+
+    @property
+    def context_frames(self) -> int:
+        """Receptive field in frames (see :attr:`ModelConfig.context_frames`)."""
+        return self.config.context_frames
+
+    def forward(self, mag: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+        """Predicts the phase.
+
+        Args:
+            mag: ``(B, 1, num_bins, T)`` linear magnitude (>= 0).
+            control: ``(B, n_controls)`` control vector (see :mod:`xodvox_train.controls`).
+
+        Returns:
+            ``(B, 2, num_bins, T)`` (real, imag) of unit length: the phase increment over the
+            previous output frame, or the absolute phase, per ``config.phase_output``.
+        """
+        embedding = self.embedding(control)
+        feat = torch.log(mag + self.config.log_floor) * 0.25
+        position = self.bin_position.expand(mag.shape[0], 1, mag.shape[2], mag.shape[3])
+        x = self.stem(torch.cat([feat, position], dim=1), embedding)
+        skips = [x]
+        for block in self.down:
+            x = block(x, embedding)
+            skips.append(x)
+        for block in self.bottleneck:
+            x = x + block(x, embedding)
+        skips.pop()
+        for up, merge in zip(self.up, self.merge, strict=True):
+            x = merge(torch.cat([up(x), skips.pop()], dim=1), embedding)
+        out = self.head(x)
+        re, im = out[:, 0:1], out[:, 1:2]
+        norm = torch.rsqrt(re * re + im * im + 1e-12)
+        re, im = re * norm, im * norm
+        if self.config.phase_output == "increment":
+            c, s = self.advance_cos, self.advance_sin
+            re, im = re * c - im * s, re * s + im * c
+        return torch.cat([re, im], dim=1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flops_per_frame(model: PhaseUNet) -> int:
+    """Floating-point operations (2 per multiply-add) of convolutions and linears for one frame.
+
+    Counts one output frame with all time taps (what a state-caching runtime computes per hop);
+    element-wise operations are not counted.
+    """
+    total = 0
+
+    def hook(module: nn.Module, inputs: Sequence[torch.Tensor], output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            kf, kt = module.kernel_size
+            per_out = module.in_channels // module.groups * kf * kt
+            total += 2 * per_out * output.shape[1] * output.shape[2]  # per frame
+        elif isinstance(module, nn.ConvTranspose2d):
+            kf, kt = module.kernel_size
+            total += 2 * inputs[0].shape[1] * module.out_channels * inputs[0].shape[2] * kf * kt
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)
+    ]
+    try:
+        with torch.no_grad():
+            cfg = model.config
+            model(torch.ones(1, 1, cfg.num_bins, 1), torch.zeros(1, cfg.n_controls))
+    finally:
+        for h in handles:
+            h.remove()
+    return total

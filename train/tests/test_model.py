@@ -1,0 +1,134 @@
+"""Phase U-Net: shapes, unit phase, FiLM conditioning, causality and streaming equivalence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xodvox_train.controls import ControlSpec, build_control_vector, default_controls
+from xodvox_train.unet import ModelConfig, PhaseUNet, count_parameters, flops_per_frame
+
+STYLES = ("rubberband-r3", "rubberband-r2", "sox")
+
+
+def make_model(**kwargs: object) -> PhaseUNet:
+    torch.manual_seed(0)
+    return PhaseUNet(ModelConfig(styles=STYLES, **kwargs)).eval()  # type: ignore[arg-type]
+
+
+def random_inputs(model: PhaseUNet, frames: int, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(1)
+    mag = torch.rand(batch, 1, model.config.num_bins, frames, generator=g) ** 4 * 30.0
+    control = torch.tensor(
+        [
+            build_control_vector(model.config.controls, {"stretch": 1.5, "pitch": 3.0}),
+            build_control_vector(model.config.controls, {"stretch": 0.5, "style": "sox"}),
+        ][:batch]
+    )
+    return mag, control
+
+
+def test_shapes_dtype_and_unit_length() -> None:
+    model = make_model()
+    mag, control = random_inputs(model, 7)
+    assert control.shape == (2, 2 + len(STYLES))
+    phase = model(mag, control)
+    assert phase.shape == (2, 2, 1025, 7)
+    assert phase.dtype == torch.float32
+    norm = phase.pow(2).sum(dim=1).sqrt()
+    assert torch.allclose(norm, torch.ones_like(norm), atol=1e-5)
+
+
+def test_default_model_is_small() -> None:
+    model = make_model()
+    assert 10_000 < count_parameters(model) < 500_000
+    flops = flops_per_frame(model)
+    assert flops < 10_000_000, f"{flops} FLOP per frame exceeds the 10 MFLOP budget"
+
+
+def test_film_changes_the_output() -> None:
+    model = make_model()
+    mag, control = random_inputs(model, 5, batch=1)
+    other = torch.tensor([build_control_vector(model.config.controls, {"style": "sox"})])
+    with torch.no_grad():
+        a, b = model(mag, control), model(mag, other)
+    assert (a - b).abs().max().item() > 1e-3
+
+
+@pytest.mark.parametrize("phase_output", ["increment", "absolute"])
+def test_streaming_window_equals_whole_clip(phase_output: str) -> None:
+    model = make_model(phase_output=phase_output)
+    ctx = model.context_frames
+    frames = ctx + 9
+    mag, control = random_inputs(model, frames)
+    with torch.no_grad():
+        whole = model(mag, control)
+        for t in range(frames):
+            window = mag[..., max(0, t - ctx + 1) : t + 1]
+            last = model(window, control)[..., -1]
+            err = (last - whole[..., t]).abs().max().item()
+            assert err < 1e-5, f"frame {t} (context {ctx}): streaming differs by {err}"
+
+
+def test_context_frames_is_the_exact_receptive_field() -> None:
+    model = make_model()
+    ctx = model.context_frames
+    frames = ctx + 4
+    mag, control = random_inputs(model, frames, batch=1)
+    bumped = mag.clone()
+    bumped[..., 2] += 5.0
+    with torch.no_grad():
+        diff = (model(bumped, control) - model(mag, control)).abs().amax(dim=(0, 1, 2))
+    assert torch.all(diff[:2] == 0), "output depends on a future frame (not causal)"
+    assert torch.all(diff[2 : 2 + ctx] > 0), "a frame inside the receptive field has no effect"
+    assert torch.all(diff[2 + ctx :] == 0), f"receptive field larger than context_frames={ctx}"
+
+
+def test_increment_output_rotates_by_bin_centre_advance() -> None:
+    inc = make_model(phase_output="increment")
+    ab = make_model(phase_output="absolute")
+    ab.load_state_dict(inc.state_dict())
+    mag, control = random_inputs(inc, 3, batch=1)
+    with torch.no_grad():
+        zi = torch.complex(*inc(mag, control).unbind(1))
+        za = torch.complex(*ab(mag, control).unbind(1))
+    k = torch.arange(1025, dtype=torch.float64)
+    rot = torch.polar(torch.ones_like(k), 2 * torch.pi * k * 512 / 2048).to(torch.complex64)
+    assert torch.allclose(zi, za * rot[:, None], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"channels": (8,)}, "channels"),
+        ({"time_kernel": 0}, "time_kernel"),
+        ({"phase_output": "delta"}, "phase_output"),
+        ({"bottleneck_dilations": (0,)}, "dilations"),
+    ],
+)
+def test_bad_model_config_raises(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ModelConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_model_config_json_round_trip() -> None:
+    cfg = ModelConfig(styles=STYLES, channels=(4, 8, 8))
+    again = ModelConfig.from_json(cfg.to_json())
+    assert again == cfg
+    assert [c.to_json() for c in again.controls] == [c.to_json() for c in cfg.controls]
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ModelConfig.from_json({**cfg.to_json(), "bogus": 1})
+
+
+def test_control_vector_builder() -> None:
+    specs = default_controls(STYLES)
+    vec = build_control_vector(specs, {"stretch": 2.0, "pitch": -6.0, "style": "sox"})
+    assert vec == [1.0, -0.5, 0.0, 0.0, 1.0]
+    assert build_control_vector(specs, {}) == [0.0, 0.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="stretch"):
+        build_control_vector(specs, {"stretch": 8.0})
+    with pytest.raises(ValueError, match="unknown controls"):
+        build_control_vector(specs, {"gain": 1.0})
+    with pytest.raises(ValueError, match="not one of"):
+        build_control_vector(specs, {"style": "elastique"})
+    assert [ControlSpec.from_json(s.to_json()) for s in specs] == specs
