@@ -1,0 +1,246 @@
+"""Training losses, one ``nn.Module`` each, and their weighted sum :class:`PhaseVocoderLoss`.
+
+Design (see ``docs/model-format.md``): the model predicts phase only. The resynthesis combines
+the *magnitude the model was given* with the predicted phase and goes through the differentiable
+iSTFT, so the waveform and multi-resolution losses see the same audio the runtime would produce.
+With ``data.mag_source = "target"`` that magnitude is the target's own (pure phase retrieval);
+with ``"mapped_input"`` it is the runtime's mapping of the input (the full system).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from xodvox_train.spectral import Stft
+from xodvox_train.synthesis import output_angle
+
+MAG_EPS = 1e-7
+"""Added under the square root of magnitudes so that gradients stay finite at silence."""
+
+
+def safe_magnitude(spec: torch.Tensor) -> torch.Tensor:
+    """``sqrt(re^2 + im^2 + eps)`` of a complex tensor (finite gradient at zero)."""
+    return torch.sqrt(spec.real.square() + spec.imag.square() + MAG_EPS)
+
+
+def anti_wrap(x: torch.Tensor) -> torch.Tensor:
+    """Anti-wrapping function ``|x - 2 pi round(x / 2 pi)|`` (Ai & Ling 2023), in [0, pi]."""
+    return torch.abs(x - 2.0 * math.pi * torch.round(x / (2.0 * math.pi)))
+
+
+class WaveformLoss(nn.Module):
+    """Mean absolute (``"l1"``) or squared (``"l2"``) sample error between ``(B, N)`` signals."""
+
+    def __init__(self, kind: str = "l1") -> None:
+        super().__init__()
+        if kind not in ("l1", "l2"):
+            raise ValueError(f"waveform loss kind must be 'l1' or 'l2', got {kind!r}")
+        self.kind = kind
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of ``pred`` against ``target``, both ``(B, N)``."""
+        diff = pred - target
+        return diff.abs().mean() if self.kind == "l1" else diff.square().mean()
+
+
+class MultiResolutionStftLoss(nn.Module):
+    """Spectral convergence + mean log-magnitude distance, averaged over FFT sizes.
+
+    Spectral convergence ``||S| - |S_hat||_F / ||S||_F`` and ``mean |log|S| - log|S_hat||``
+    (Yamamoto et al. 2020, Parallel WaveGAN), with periodic Hann windows and hop ``n_fft / 4``.
+
+    Args:
+        fft_sizes: FFT sizes, e.g. ``(512, 1024, 2048)``.
+    """
+
+    def __init__(self, fft_sizes: Sequence[int] = (512, 1024, 2048)) -> None:
+        super().__init__()
+        if not fft_sizes:
+            raise ValueError("fft_sizes must not be empty")
+        self.stfts = nn.ModuleList(Stft(n, n // 4) for n in fft_sizes)
+
+    def terms(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(spectral convergence, log magnitude)`` of ``(B, N)`` signals."""
+        sc = pred.new_zeros(())
+        lm = pred.new_zeros(())
+        for stft in self.stfts:
+            p = safe_magnitude(stft(pred))
+            t = safe_magnitude(stft(target))
+            sc = sc + torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t)
+            lm = lm + (torch.log(t) - torch.log(p)).abs().mean()
+        n = len(self.stfts)
+        return sc / n, lm / n
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Spectral convergence + log magnitude (scalar)."""
+        sc, lm = self.terms(pred, target)
+        return sc + lm
+
+
+class StftConsistencyLoss(nn.Module):
+    """Relative inconsistency ``||STFT(iSTFT(Y)) - Y||^2 / ||Y||^2`` of a spectrum ``Y``.
+
+    Zero exactly when ``Y`` is the STFT of some signal (Griffin & Lim 1984; consistency as a
+    loss: Wisdom et al. 2019).
+    """
+
+    def __init__(self, stft: Stft) -> None:
+        super().__init__()
+        self.stft = stft
+
+    def forward(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Scalar inconsistency of ``spec`` ``(B, F, T)`` complex for ``length`` samples."""
+        again = self.stft(self.stft.istft(spec, length))
+        num = (again - spec).abs().square().sum()
+        den = spec.abs().square().sum() + MAG_EPS
+        return num / den
+
+
+class AntiWrappingPhaseLoss(nn.Module):
+    """Magnitude-weighted anti-wrapping phase losses (Ai & Ling 2023).
+
+    Three terms between predicted and target angles: instantaneous phase (the angles), group delay
+    (differences over frequency) and instantaneous angular frequency (differences over time),
+    each through :func:`anti_wrap` so a 2 pi offset costs nothing. Each term is weighted by the
+    target magnitude (normalised per batch) so silent bins, whose phase is meaningless, do not
+    count.
+
+    Args:
+        weights: weights of the (phase, group delay, instantaneous frequency) terms.
+    """
+
+    def __init__(self, weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        self.weights = weights
+
+    def terms(
+        self, pred: torch.Tensor, target: torch.Tensor, target_mag: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(IP, GD, IAF)`` for angles ``(B, F, T)`` and target magnitude ``(B, F, T)``."""
+        w = target_mag / (target_mag.sum() + MAG_EPS)
+        ip = (w * anti_wrap(pred - target)).sum()
+        wf = torch.sqrt(w[:, 1:] * w[:, :-1] + 1e-20)
+        gd_err = anti_wrap(torch.diff(pred, dim=1) - torch.diff(target, dim=1))
+        gd = (wf * gd_err).sum() / (wf.sum() + MAG_EPS)
+        wt = torch.sqrt(w[..., 1:] * w[..., :-1] + 1e-20)
+        iaf_err = anti_wrap(torch.diff(pred, dim=2) - torch.diff(target, dim=2))
+        iaf = (wt * iaf_err).sum() / (wt.sum() + MAG_EPS)
+        return ip, gd, iaf
+
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, target_mag: torch.Tensor
+    ) -> torch.Tensor:
+        """Weighted sum of the three terms (scalar, in radians)."""
+        ip, gd, iaf = self.terms(pred, target, target_mag)
+        a, b, c = self.weights
+        return a * ip + b * gd + c * iaf
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of :class:`PhaseVocoderLoss`'s terms (0 disables a term's gradient).
+
+    Attributes:
+        waveform: waveform L1/L2.
+        mrstft: multi-resolution STFT (spectral convergence + log magnitude).
+        consistency: STFT consistency of the predicted spectrum.
+        phase: anti-wrapping instantaneous phase.
+        group_delay: anti-wrapping group delay.
+        inst_freq: anti-wrapping instantaneous frequency.
+    """
+
+    waveform: float = 1.0
+    mrstft: float = 1.0
+    consistency: float = 1.0
+    phase: float = 0.1
+    group_delay: float = 0.5
+    inst_freq: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value < 0 or not math.isfinite(value):
+                raise ValueError(f"loss weight {name} must be finite and >= 0, got {value}")
+
+
+class PhaseVocoderLoss(nn.Module):
+    """Weighted sum of all training losses for one batch.
+
+    Args:
+        weights: term weights.
+        fft_sizes: FFT sizes of the multi-resolution STFT loss.
+        waveform_kind: ``"l1"`` or ``"l2"``.
+        stft: the model's STFT (framing of ``mag`` and ``phase``).
+    """
+
+    def __init__(
+        self,
+        weights: LossWeights,
+        fft_sizes: Sequence[int] = (512, 1024, 2048),
+        waveform_kind: str = "l1",
+        stft: Stft | None = None,
+    ) -> None:
+        super().__init__()
+        self.weights = weights
+        self.stft = stft if stft is not None else Stft()
+        self.waveform = WaveformLoss(waveform_kind)
+        self.mrstft = MultiResolutionStftLoss(fft_sizes)
+        self.consistency = StftConsistencyLoss(self.stft)
+        self.phase = AntiWrappingPhaseLoss()
+
+    def forward(
+        self,
+        phase: torch.Tensor,
+        mag: torch.Tensor,
+        target_audio: torch.Tensor,
+        phase_output: str,
+        target_spec: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """All terms and their weighted ``total``.
+
+        Args:
+            phase: ``(B, 2, F, T)`` model output.
+            mag: ``(B, 1, F, T)`` magnitude the model saw (used for the resynthesis).
+            target_audio: ``(B, N)`` target samples with ``T == 1 + N // hop``.
+            phase_output: ``"absolute"`` or ``"increment"``.
+            target_spec: ``(B, F, T)`` STFT of ``target_audio`` (computed when ``None``).
+
+        Returns:
+            ``{"total", "waveform", "sc", "log_mag", "mrstft", "consistency", "phase",
+            "group_delay", "inst_freq"}`` scalars.
+        """
+        length = target_audio.shape[-1]
+        if target_spec is None:
+            target_spec = self.stft(target_audio)
+        if target_spec.shape[-1] != phase.shape[-1]:
+            raise ValueError(
+                f"phase has {phase.shape[-1]} frames, target {target_spec.shape[-1]} "
+                f"({length} samples)"
+            )
+        target_angle = torch.angle(target_spec)
+        angle = output_angle(phase, phase_output, anchor=target_angle[..., 0])
+        spec = torch.polar(mag[:, 0], angle)
+        audio = self.stft.istft(spec, length)
+        out: dict[str, torch.Tensor] = {}
+        out["waveform"] = self.waveform(audio, target_audio)
+        out["sc"], out["log_mag"] = self.mrstft.terms(audio, target_audio)
+        out["mrstft"] = out["sc"] + out["log_mag"]
+        out["consistency"] = self.consistency(spec, length)
+        target_mag = target_spec.abs()
+        out["phase"], out["group_delay"], out["inst_freq"] = self.phase.terms(
+            angle, target_angle, target_mag
+        )
+        w = self.weights
+        out["total"] = (
+            w.waveform * out["waveform"]
+            + w.mrstft * out["mrstft"]
+            + w.consistency * out["consistency"]
+            + w.phase * out["phase"]
+            + w.group_delay * out["group_delay"]
+            + w.inst_freq * out["inst_freq"]
+        )
+        return out
