@@ -16,3 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def repo_root() -> Path:
     """Root of the git checkout."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sox/rubberband tiny dataset, made once per test session."""
+    from xodvox_train.tinydata import make_tiny_dataset
+
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))

@@ -1,0 +1,482 @@
+"""Dataset manifest (JSON Lines, ``docs/dataset-manifest.md``), random crops, data loaders.
+
+Every example is a deterministic function of ``(seed, global index)``: which manifest row, which
+channel, where the crop starts. So the batches do not depend on the number of workers, and a run
+resumed at step ``s`` sees exactly the batches an uninterrupted run sees from step ``s`` on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from xodvox_train.controls import ControlSpec, build_control_vector
+from xodvox_train.spectral import HOP, N_FFT
+
+MANIFEST_VERSION = 1
+"""Schema version documented in ``docs/dataset-manifest.md``."""
+SPLITS = ("train", "val", "test")
+"""Allowed values of the ``split`` field."""
+MAG_SOURCES = ("target", "mapped_input")
+"""What magnitude the model is given in training (see ``docs/model-format.md``)."""
+
+
+class ManifestError(ValueError):
+    """A manifest row is malformed or names a file that is missing or does not match."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One (input, target) pair of a dataset manifest; fields as in the schema document.
+
+    Attributes:
+        id: unique example id.
+        split: ``train``, ``val`` or ``test``.
+        input: input audio path, relative to the manifest's folder.
+        target: target audio path, relative to the manifest's folder.
+        sample_rate: sample rate of both files in Hz.
+        channels: channel count of both files.
+        num_frames_input: input length in frames (samples per channel).
+        num_frames_target: target length in frames.
+        stretch: duration ratio (target duration / input duration as requested), > 0.
+        pitch_semitones: pitch shift in semitones.
+        style: name of the process that made the target (a style of the model).
+        generator: the exact command that made the target.
+        tool_version: version of the tool in ``generator``.
+        input_sha256: SHA-256 of the input file (hex).
+        target_sha256: SHA-256 of the target file (hex).
+        source: original file the input came from.
+        licence: licence of the source (SPDX id or text).
+    """
+
+    id: str
+    split: str
+    input: str
+    target: str
+    sample_rate: int
+    channels: int
+    num_frames_input: int
+    num_frames_target: int
+    stretch: float
+    pitch_semitones: float
+    style: str
+    generator: str
+    tool_version: str
+    input_sha256: str
+    target_sha256: str
+    source: str
+    licence: str
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "sample_rate": (int,),
+    "channels": (int,),
+    "num_frames_input": (int,),
+    "num_frames_target": (int,),
+    "stretch": (int, float),
+    "pitch_semitones": (int, float),
+}
+
+
+def parse_entry(row: Mapping[str, object], where: str) -> ManifestEntry:
+    """Validates one manifest row; ``where`` (``path:line``) prefixes every error message.
+
+    Raises:
+        ManifestError: a missing, unknown or ill-typed field, or a value out of range.
+    """
+    names = [f.name for f in fields(ManifestEntry)]
+    missing = [n for n in names if n not in row]
+    if missing:
+        raise ManifestError(f"{where}: missing field(s) {missing}")
+    kwargs: dict[str, object] = {}
+    for name in names:
+        value = row[name]
+        types = _FIELD_TYPES.get(name, (str,))
+        if isinstance(value, bool) or not isinstance(value, types):
+            expected = " or ".join(t.__name__ for t in types)
+            raise ManifestError(f"{where}: field {name!r} must be {expected}, got {value!r}")
+        kwargs[name] = float(value) if float in types else value
+    entry = ManifestEntry(**kwargs)  # type: ignore[arg-type]
+    if entry.split not in SPLITS:
+        raise ManifestError(f"{where}: split must be one of {SPLITS}, got {entry.split!r}")
+    if entry.sample_rate <= 0 or entry.channels <= 0:
+        raise ManifestError(f"{where}: sample_rate and channels must be > 0")
+    if entry.num_frames_input <= 0 or entry.num_frames_target <= 0:
+        raise ManifestError(f"{where}: num_frames_input and num_frames_target must be > 0")
+    if not (math.isfinite(entry.stretch) and entry.stretch > 0):
+        raise ManifestError(f"{where}: stretch must be > 0, got {entry.stretch}")
+    if not math.isfinite(entry.pitch_semitones):
+        raise ManifestError(f"{where}: pitch_semitones must be finite")
+    for name in ("input_sha256", "target_sha256"):
+        digest = str(getattr(entry, name))
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ManifestError(f"{where}: {name} must be 64 lowercase hex digits")
+    return entry
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed manifest.
+
+    Attributes:
+        path: the manifest file.
+        entries: all rows in file order.
+        sha256: SHA-256 of the manifest file (its provenance hash).
+    """
+
+    path: Path
+    entries: tuple[ManifestEntry, ...]
+    sha256: str
+
+    @property
+    def root(self) -> Path:
+        """Folder that entry paths are relative to."""
+        return self.path.parent
+
+    def split(self, name: str) -> list[ManifestEntry]:
+        """Entries of one split."""
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
+        return [e for e in self.entries if e.split == name]
+
+    def audio_path(self, relative: str) -> Path:
+        """Absolute path of an entry's ``input`` or ``target``."""
+        return self.root / relative
+
+
+def load_manifest(path: Path, check_files: bool = True, verify_hashes: bool = False) -> Manifest:
+    """Reads and validates a JSON Lines manifest.
+
+    Args:
+        path: the ``.jsonl`` file.
+        check_files: check that every audio file exists and has the declared rate, channels and
+            length.
+        verify_hashes: also check the SHA-256 of every audio file (slow on big sets).
+
+    Raises:
+        ManifestError: naming the file, line and problem.
+    """
+    if not path.is_file():
+        raise ManifestError(f"manifest {path} does not exist")
+    raw = path.read_bytes()
+    entries: list[ManifestEntry] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ManifestError(f"{where}: invalid JSON ({err.msg})") from err
+        if not isinstance(row, dict):
+            raise ManifestError(f"{where}: a row must be a JSON object")
+        entry = parse_entry(row, where)
+        if entry.id in seen:
+            raise ManifestError(
+                f"{where}: duplicate id {entry.id!r} (first on line {seen[entry.id]})"
+            )
+        seen[entry.id] = number
+        entries.append(entry)
+    if not entries:
+        raise ManifestError(f"{path}: no entries")
+    manifest = Manifest(path=path, entries=tuple(entries), sha256=hashlib.sha256(raw).hexdigest())
+    if check_files:
+        for entry in entries:
+            check_entry_files(manifest, entry, f"{path}:{seen[entry.id]}", verify_hashes)
+    return manifest
+
+
+def check_entry_files(manifest: Manifest, entry: ManifestEntry, where: str, hashes: bool) -> None:
+    """Checks that an entry's audio files exist and match the row.
+
+    Raises:
+        ManifestError: naming the row and the file.
+    """
+    for kind, rel, frames, digest in (
+        ("input", entry.input, entry.num_frames_input, entry.input_sha256),
+        ("target", entry.target, entry.num_frames_target, entry.target_sha256),
+    ):
+        path = manifest.audio_path(rel)
+        if not path.is_file():
+            raise ManifestError(f"{where}: {kind} file {path} (id {entry.id!r}) does not exist")
+        try:
+            info = sf.info(str(path))
+        except RuntimeError as err:
+            raise ManifestError(f"{where}: cannot read {kind} file {path}: {err}") from err
+        if info.samplerate != entry.sample_rate or info.channels != entry.channels:
+            raise ManifestError(
+                f"{where}: {kind} file {path} is {info.samplerate} Hz x {info.channels} ch, "
+                f"manifest says {entry.sample_rate} Hz x {entry.channels} ch"
+            )
+        if info.frames != frames:
+            raise ManifestError(
+                f"{where}: {kind} file {path} has {info.frames} frames, manifest says {frames}"
+            )
+        if hashes and sha256_file(path) != digest:
+            raise ManifestError(f"{where}: {kind} file {path} does not match its sha256")
+
+
+def read_segment(path: Path, start: int, length: int, channel: int) -> np.ndarray:
+    """``length`` samples of one channel from ``start`` (may be negative or past the end: zeros)."""
+    out = np.zeros(length, dtype=np.float32)
+    with sf.SoundFile(str(path)) as f:
+        lo = max(start, 0)
+        hi = min(start + length, f.frames)
+        if hi > lo:
+            f.seek(lo)
+            data = f.read(hi - lo, dtype="float32", always_2d=True)
+            out[lo - start : lo - start + data.shape[0]] = data[:, channel]
+    return out
+
+
+def mapped_input_magnitude(
+    path: Path,
+    channel: int,
+    first_output_frame: int,
+    num_frames: int,
+    stretch: float,
+    pitch_semitones: float,
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> np.ndarray:
+    """Magnitude frames the classical engine gives for output frames of a stretched, shifted signal.
+
+    Output frame ``k`` (centred on output sample ``k * hop``) takes the input frame centred on
+    input sample ``round(k * hop / stretch)`` (periodic Hann, ``n_fft``), then scales frequency by
+    ``2 ** (pitch_semitones / 12)`` (linear interpolation over bins; zero above Nyquist).
+
+    Returns:
+        ``(1, n_fft // 2 + 1, num_frames)`` float32.
+    """
+    centres = np.rint((first_output_frame + np.arange(num_frames)) * hop / stretch).astype(np.int64)
+    lo = int(centres[0]) - n_fft // 2
+    span = int(centres[-1] - centres[0]) + n_fft
+    audio = read_segment(path, lo, span, channel).astype(np.float64)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
+    offsets = centres - centres[0]
+    frames = np.stack([audio[o : o + n_fft] for o in offsets]) * window
+    mag = np.abs(np.fft.rfft(frames, axis=-1))  # (T, bins)
+    if pitch_semitones != 0.0:
+        bins = np.arange(n_fft // 2 + 1)
+        source = bins / (2.0 ** (pitch_semitones / 12.0))
+        mag = np.stack([np.interp(source, bins, m, right=0.0) for m in mag])
+    return mag.T[None].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """How examples are cut.
+
+    Attributes:
+        crop_frames: STFT frames per example ``T``; the target crop is ``(T - 1) * hop`` samples.
+        seed: base seed of the crop RNG.
+        mag_source: ``"target"`` or ``"mapped_input"``.
+    """
+
+    crop_frames: int = 32
+    seed: int = 0
+    mag_source: str = "target"
+
+    def __post_init__(self) -> None:
+        if self.crop_frames < 2:
+            raise ValueError(f"crop_frames must be >= 2, got {self.crop_frames}")
+        if self.mag_source not in MAG_SOURCES:
+            raise ValueError(f"mag_source must be one of {MAG_SOURCES}, got {self.mag_source!r}")
+
+
+class CropDataset(Dataset[dict[str, torch.Tensor]]):
+    """Random crops of one split; item ``k`` is a pure function of ``(seed, split, k)``.
+
+    Items: ``target`` ``(N,)`` target samples, ``control`` ``(n_controls,)``, ``input_mag``
+    ``(1, bins, T)`` (only when ``mag_source == "mapped_input"``; otherwise the training step takes
+    ``|STFT(target)|``), ``index`` (the global index).
+
+    Args:
+        manifest: the parsed manifest.
+        split: which split to draw from.
+        controls: control specs of the model (the ``style`` control names the allowed styles).
+        crop: crop configuration.
+        length: number of items (``len``); indices beyond it are also valid for samplers.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        split: str,
+        controls: Sequence[ControlSpec],
+        crop: CropConfig,
+        length: int = 1 << 30,
+    ) -> None:
+        self.manifest = manifest
+        self.entries = manifest.split(split)
+        if not self.entries:
+            raise ManifestError(f"{manifest.path}: split {split!r} has no entries")
+        self.split_id = SPLITS.index(split)
+        self.crop = crop
+        self.length = length
+        self.num_samples = (crop.crop_frames - 1) * HOP
+        self.controls: list[list[float]] = []
+        for entry in self.entries:
+            values = {
+                "stretch": entry.stretch,
+                "pitch": entry.pitch_semitones,
+                "style": entry.style,
+            }
+            known = {c.name for c in controls}
+            try:
+                vector = build_control_vector(
+                    controls, {k: v for k, v in values.items() if k in known}
+                )
+            except ValueError as err:
+                raise ManifestError(f"{manifest.path}: entry {entry.id!r}: {err}") from err
+            self.controls.append(vector)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.crop.seed, self.split_id, index])
+        which = int(rng.integers(len(self.entries)))
+        entry = self.entries[which]
+        channel = int(rng.integers(entry.channels))
+        n = self.num_samples
+        latest = max(entry.num_frames_target - n, 0) // HOP
+        first_frame = int(rng.integers(latest + 1))
+        start = first_frame * HOP
+        target_path = self.manifest.audio_path(entry.target)
+        try:
+            target = read_segment(target_path, start, n, channel)
+            item = {
+                "target": torch.from_numpy(target),
+                "control": torch.tensor(self.controls[which], dtype=torch.float32),
+                "index": torch.tensor(index),
+            }
+            if self.crop.mag_source == "mapped_input":
+                mag = mapped_input_magnitude(
+                    self.manifest.audio_path(entry.input),
+                    channel,
+                    first_frame,
+                    self.crop.crop_frames,
+                    entry.stretch,
+                    entry.pitch_semitones,
+                )
+                item["input_mag"] = torch.from_numpy(mag)
+        except (RuntimeError, OSError) as err:
+            raise ManifestError(f"{self.manifest.path}: entry {entry.id!r}: {err}") from err
+        return item
+
+
+class StepSampler(Sampler[int]):
+    """Yields global example indices for batches ``start_batch .. start_batch + num_batches``.
+
+    Batch ``b`` of rank ``r`` holds indices ``(b * world_size + r) * batch_size + j``, so ranks
+    never share an example and a resumed run continues the same sequence.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        start_batch: int = 0,
+        num_batches: int | None = None,
+        world_size: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if batch_size <= 0 or world_size <= 0 or not 0 <= rank < world_size:
+            raise ValueError(f"bad sampler setup: batch {batch_size}, rank {rank}/{world_size}")
+        self.batch_size = batch_size
+        self.start_batch = start_batch
+        self.num_batches = num_batches
+        self.world_size = world_size
+        self.rank = rank
+
+    def __iter__(self) -> Iterator[int]:
+        b = self.start_batch
+        while self.num_batches is None or b < self.start_batch + self.num_batches:
+            base = (b * self.world_size + self.rank) * self.batch_size
+            yield from range(base, base + self.batch_size)
+            b += 1
+
+    def __len__(self) -> int:
+        if self.num_batches is None:
+            raise TypeError("infinite sampler has no length")
+        return self.num_batches * self.batch_size
+
+
+def make_loader(
+    dataset: CropDataset,
+    batch_size: int,
+    start_batch: int = 0,
+    num_batches: int | None = None,
+    num_workers: int = 0,
+    world_size: int = 1,
+    rank: int = 0,
+) -> DataLoader[dict[str, torch.Tensor]]:
+    """Deterministic loader over :class:`StepSampler` indices."""
+    sampler = StepSampler(batch_size, start_batch, num_batches, world_size, rank)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=True,
+        persistent_workers=False,
+    )
+
+
+def manifest_row(
+    entry_id: str,
+    split: str,
+    root: Path,
+    input_path: Path,
+    target_path: Path,
+    stretch: float,
+    pitch_semitones: float,
+    style: str,
+    generator: str,
+    tool_version: str,
+    source: str,
+    licence: str,
+) -> dict[str, object]:
+    """A manifest row for two existing files (paths made relative to ``root``)."""
+    info_in = sf.info(str(input_path))
+    info_out = sf.info(str(target_path))
+    if info_in.samplerate != info_out.samplerate or info_in.channels != info_out.channels:
+        raise ValueError(f"{input_path} and {target_path} differ in rate or channels")
+    return {
+        "id": entry_id,
+        "split": split,
+        "input": str(input_path.relative_to(root)),
+        "target": str(target_path.relative_to(root)),
+        "sample_rate": info_in.samplerate,
+        "channels": info_in.channels,
+        "num_frames_input": info_in.frames,
+        "num_frames_target": info_out.frames,
+        "stretch": stretch,
+        "pitch_semitones": pitch_semitones,
+        "style": style,
+        "generator": generator,
+        "tool_version": tool_version,
+        "input_sha256": sha256_file(input_path),
+        "target_sha256": sha256_file(target_path),
+        "source": source,
+        "licence": licence,
+    }
