@@ -1,0 +1,112 @@
+//! The classical phase engine: a phase vocoder with identity phase locking
+//! (Laroche & Dolson, "Improved phase vocoder time-scale modification of audio", 1999)
+//! and phase reset on transients. It is the baseline the neural engine must beat and the
+//! real-time fallback when neural inference misses its deadline.
+
+use crate::phase::{wrap_phase, PhaseEngine, PhaseFrame};
+
+/// Peaks quieter than this fraction of the loudest bin are not tracked (−80 dB).
+const PEAK_FLOOR: f32 = 1e-4;
+
+/// Phase vocoder with peak-based identity phase locking.
+///
+/// For each spectral peak `p` the synthesis phase advances by `synthesis_hop · ω(p)`, with
+/// `ω` the reassigned instantaneous frequency; every other bin keeps its analysis phase
+/// relation to the peak whose region of influence it lies in (regions end at the magnitude
+/// minimum between two peaks). On a transient frame, all phases are reset to the analysis
+/// phases so the attack is rebuilt as it was.
+#[derive(Debug, Clone)]
+pub struct ClassicPhaseEngine {
+    /// Synthesis phase of the previous output frame, radians, per bin.
+    prev_phase: Vec<f32>,
+    /// Indices of the peaks of the current frame (capacity = num_bins).
+    peaks: Vec<usize>,
+    /// False until the first frame has been seen.
+    started: bool,
+}
+
+impl ClassicPhaseEngine {
+    /// Creates the engine for `num_bins` bins (`n_fft / 2 + 1`).
+    pub fn new(num_bins: usize) -> Self {
+        Self {
+            prev_phase: vec![0.0; num_bins],
+            peaks: Vec::with_capacity(num_bins),
+            started: false,
+        }
+    }
+
+    fn find_peaks(&mut self, mag: &[f32]) {
+        self.peaks.clear();
+        let max = mag.iter().copied().fold(0.0f32, f32::max);
+        let floor = max * PEAK_FLOOR;
+        let n = mag.len();
+        for k in 0..n {
+            let m = mag[k];
+            if m <= floor || m == 0.0 {
+                continue;
+            }
+            let lo = k.saturating_sub(2);
+            let hi = (k + 2).min(n - 1);
+            let is_peak = (lo..=hi).all(|j| j == k || (j < k && mag[j] < m) || (j > k && mag[j] <= m));
+            if is_peak {
+                self.peaks.push(k);
+            }
+        }
+    }
+}
+
+impl PhaseEngine for ClassicPhaseEngine {
+    fn name(&self) -> &str {
+        "classic"
+    }
+
+    fn num_bins(&self) -> usize {
+        self.prev_phase.len()
+    }
+
+    fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
+        let n = self.prev_phase.len();
+        let hop_s = frame.synthesis_hop as f32;
+        if !self.started || frame.transient {
+            phase_out.copy_from_slice(frame.analysis_phase);
+        } else {
+            self.find_peaks(frame.magnitude);
+            if self.peaks.is_empty() {
+                for k in 0..n {
+                    phase_out[k] = wrap_phase(self.prev_phase[k] + hop_s * frame.inst_freq[k]);
+                }
+            } else {
+                // Region boundaries: the lowest bin between consecutive peaks.
+                let mut region_start = 0usize;
+                for (i, &p) in self.peaks.iter().enumerate() {
+                    let region_end = match self.peaks.get(i + 1) {
+                        Some(&next) => {
+                            let mut lowest = p;
+                            for j in p..next {
+                                if frame.magnitude[j] < frame.magnitude[lowest] {
+                                    lowest = j;
+                                }
+                            }
+                            lowest.max(p + 1).min(next)
+                        }
+                        None => n,
+                    };
+                    let peak_phase = wrap_phase(self.prev_phase[p] + hop_s * frame.inst_freq[p]);
+                    let rotation = peak_phase - frame.analysis_phase[p];
+                    for k in region_start..region_end {
+                        phase_out[k] = wrap_phase(frame.analysis_phase[k] + rotation);
+                    }
+                    region_start = region_end;
+                }
+            }
+        }
+        self.prev_phase.copy_from_slice(phase_out);
+        self.started = true;
+    }
+
+    fn reset(&mut self) {
+        self.prev_phase.iter_mut().for_each(|p| *p = 0.0);
+        self.peaks.clear();
+        self.started = false;
+    }
+}

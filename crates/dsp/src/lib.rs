@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod classic;
+pub mod error;
+pub mod metrics;
+pub mod offline;
+pub mod phase;
+pub mod resample;
+pub mod stft;
+pub mod stretcher;
+pub mod transient;
+pub mod vocoder;
+pub mod window;
+
+pub use classic::ClassicPhaseEngine;
+pub use error::DspError;
+pub use offline::{classic_engine, render_offline, RenderResult, RenderSettings};
+pub use phase::{Controls, IdentityPhaseEngine, PhaseEngine, PhaseFrame};
+pub use stft::StftConfig;
+pub use stretcher::{
+    pitch_ratio, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH,
+    MIN_PITCH_SEMITONES, MIN_STRETCH,
+};
+pub use vocoder::PhaseVocoder;
