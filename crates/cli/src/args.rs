@@ -1,0 +1,211 @@
+//! Command-line definition (`clap` derive) and value parsers that check ranges up front, so a bad
+//! value gets one clear error line before any file is touched.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use xodvox_dsp::{MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES, MIN_STRETCH};
+
+/// Largest accepted `--cents` magnitude.
+pub const MAX_CENTS: f64 = 100.0;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other failure (e.g. the renderer itself failed)
+  2  usage: unknown flag, unparsable or out-of-range value, engine not available
+  3  input: missing, unreadable, corrupt, empty (0 frames), unsupported format or channel count
+  4  output: directory missing or not writable, path is a directory, or OUT is the input file";
+
+/// XodVox: real-time phase vocoder for pitch shifting and time stretching.
+#[derive(Debug, Parser)]
+#[command(name = "xodvox", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Time-stretch and/or pitch-shift an audio file into a WAV file.
+    #[command(
+        long_about = "Time-stretch and/or pitch-shift an audio file into a WAV file.\n\n\
+Reads WAV, FLAC, OGG Vorbis or MP3 (any sample rate, 1 to 8 channels) and writes a WAV file with \
+the same sample rate and channel count. Stretch and pitch are independent: --stretch changes the \
+duration without changing the pitch, --pitch/--cents change the pitch without changing the duration.\n\n\
+Conventions differ between tools. XodVox --stretch is a DURATION ratio, like `rubberband -t`: \
+2 makes the output twice as long (half speed). `rubberband -T X` and `sox tempo X` take a SPEED \
+factor instead: `--stretch 2` here equals `rubberband -T 0.5` or `sox tempo 0.5`. \
+XodVox --pitch is in semitones like `rubberband -p`; `sox pitch` takes cents (--pitch 3 = sox pitch 300).\n\n\
+The output is written to a temporary file in OUT's directory and renamed into place when complete, \
+so a failure never leaves a partial file, and OUT may never be the input file.",
+        after_help = EXIT_CODES
+    )]
+    Render(RenderArgs),
+    /// Measure the real-time factor of XodVox against Rubber Band and SoX on a generated signal.
+    #[command(
+        long_about = "Measure the real-time factor of XodVox against Rubber Band and SoX.\n\n\
+Generates a deterministic stereo 48 kHz test signal (tones, a chord, noise bursts and clicks), writes \
+it to a temporary WAV and times, in the same run, XodVox classical (in process, and the `xodvox render` \
+command including file I/O), `rubberband -3` (R3), `rubberband -2` (R2) and `sox tempo`/`sox pitch` on \
+two tasks: stretch x1.5 (duration) and pitch +3 semitones. Tools that are not installed are skipped \
+with a note. Prints a Markdown table: seconds, real-time factor (audio seconds / processing seconds) and \
+time relative to XodVox classical (in process) on the same task."
+    )]
+    Bench(BenchArgs),
+}
+
+/// Which phase engine renders the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineChoice {
+    /// Phase vocoder with identity phase locking and transient phase reset.
+    Classic,
+    /// Learned phase engine (needs --model DIR; not built yet).
+    Neural,
+}
+
+/// Sample format of the written WAV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// 32-bit IEEE float (lossless, keeps peaks above 0 dBFS).
+    F32,
+    /// 24-bit integer PCM, peaks above full scale are clipped (a warning says how many).
+    I24,
+    /// 16-bit integer PCM, peaks above full scale are clipped (a warning says how many).
+    I16,
+}
+
+/// Arguments of `xodvox render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Input audio file: WAV, FLAC, OGG Vorbis or MP3; any sample rate, 1 to 8 channels.
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+    /// Output WAV file (same sample rate and channels as IN). Must not be IN; replaced if it exists.
+    #[arg(value_name = "OUT")]
+    pub output: PathBuf,
+    /// Stretch as a duration ratio, 0.25 to 4: output length = input length x RATIO (2 = twice as long, half
+    /// speed; 0.5 = half as long). Pitch is kept. Same as `rubberband -t RATIO`, the inverse of
+    /// `rubberband -T` / `sox tempo` (speed factors).
+    #[arg(long, value_name = "RATIO", default_value_t = 1.0, value_parser = parse_stretch,
+          allow_negative_numbers = true)]
+    pub stretch: f64,
+    /// Pitch shift in semitones, -24 to +24 (12 = one octave up; fractions allowed). Duration is
+    /// kept. Same unit as `rubberband -p`; `sox pitch` takes cents (x100).
+    #[arg(long, value_name = "SEMITONES", default_value_t = 0.0, value_parser = parse_pitch,
+          allow_negative_numbers = true)]
+    pub pitch: f64,
+    /// Extra pitch shift in cents (1/100 semitone), -100 to +100, added to --pitch. The total
+    /// (pitch + cents/100) must stay within -24 to +24 semitones.
+    #[arg(long, value_name = "CENTS", default_value_t = 0.0, value_parser = parse_cents,
+          allow_negative_numbers = true)]
+    pub cents: f64,
+    /// Phase engine: `classic` (phase vocoder, default) or `neural` (learned model; not built yet).
+    #[arg(long, value_enum, default_value_t = EngineChoice::Classic)]
+    pub engine: EngineChoice,
+    /// Directory with the neural model bundle (model.onnx + model.json); only with --engine neural.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Output sample format: f32 (32-bit float, default), i24 or i16 (integer PCM, clipped).
+    #[arg(long, value_enum, default_value_t = OutputFormat::F32)]
+    pub format: OutputFormat,
+    /// No progress bar and no summary line (warnings and errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RenderArgs {
+    /// Total pitch shift in semitones (`--pitch` + `--cents`/100).
+    pub fn total_pitch_semitones(&self) -> f64 {
+        self.pitch + self.cents / 100.0
+    }
+}
+
+/// Arguments of `xodvox bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Length of the generated test signal in seconds (1 to 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub seconds: f64,
+    /// Also write the Markdown table to this file.
+    #[arg(long, value_name = "FILE.md")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_in_range(s: &str, min: f64, max: f64, what: &str) -> Result<f64, String> {
+    let value: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number; {what} must be between {min} and {max}"))?;
+    if value.is_finite() && (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{s} is out of range; {what} must be between {min} and {max}"
+        ))
+    }
+}
+
+/// Parses `--stretch` (duration ratio).
+fn parse_stretch(s: &str) -> Result<f64, String> {
+    parse_in_range(s, MIN_STRETCH, MAX_STRETCH, "the stretch (duration ratio)")
+}
+
+/// Parses `--pitch` (semitones).
+fn parse_pitch(s: &str) -> Result<f64, String> {
+    parse_in_range(
+        s,
+        MIN_PITCH_SEMITONES,
+        MAX_PITCH_SEMITONES,
+        "the pitch (semitones)",
+    )
+}
+
+/// Parses `--cents`.
+fn parse_cents(s: &str) -> Result<f64, String> {
+    parse_in_range(s, -MAX_CENTS, MAX_CENTS, "the cents offset")
+}
+
+/// Parses `bench --seconds`.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    parse_in_range(s, 1.0, 600.0, "the signal length in seconds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        assert_eq!(parse_stretch("1.5"), Ok(1.5));
+        assert_eq!(parse_stretch("0.25"), Ok(0.25));
+        assert_eq!(parse_stretch("4"), Ok(4.0));
+        for bad in ["0", "-1", "4.01", "nan", "NaN", "inf", "abc", ""] {
+            assert!(parse_stretch(bad).is_err(), "stretch {bad:?} accepted");
+        }
+        assert_eq!(parse_pitch("-24"), Ok(-24.0));
+        assert!(parse_pitch("24.5").is_err());
+        assert!(parse_cents("-100").is_ok());
+        assert!(parse_cents("101").is_err());
+    }
+
+    #[test]
+    fn negative_values_parse() {
+        let cli = Cli::try_parse_from([
+            "xodvox", "render", "a", "b", "--pitch", "-3", "--cents", "-50",
+        ])
+        .expect("parse");
+        let Command::Render(args) = cli.command else {
+            panic!("not render")
+        };
+        assert_eq!(args.total_pitch_semitones(), -3.5);
+    }
+}

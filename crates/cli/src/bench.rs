@@ -1,0 +1,329 @@
+//! `xodvox bench`: wall-clock comparison of XodVox classical with Rubber Band (R3 and R2) and SoX
+//! on one generated signal, in the same run. Prints a Markdown table; asserts nothing about speed.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
+
+use crate::args::BenchArgs;
+use crate::errors::{CliError, ExitKind, Tag};
+use crate::signal::{test_signal, BENCH_SAMPLE_RATE, SIGNAL_SEED};
+
+/// One processing task, expressed in each tool's own convention.
+#[derive(Debug, Clone, Copy)]
+struct Task {
+    /// Label in the table.
+    name: &'static str,
+    /// Duration ratio (output length / input length).
+    stretch: f64,
+    /// Pitch shift in semitones.
+    pitch_semitones: f64,
+}
+
+const TASKS: [Task; 2] = [
+    Task {
+        name: "stretch x1.5",
+        stretch: 1.5,
+        pitch_semitones: 0.0,
+    },
+    Task {
+        name: "pitch +3 st",
+        stretch: 1.0,
+        pitch_semitones: 3.0,
+    },
+];
+
+/// One measured (or skipped) row.
+struct Row {
+    engine: String,
+    task: &'static str,
+    seconds: f64,
+    output_seconds: Option<f64>,
+}
+
+/// Runs `xodvox bench`.
+///
+/// # Errors
+/// [`ExitKind::Output`] if the temporary files or `--out` cannot be written, otherwise
+/// [`ExitKind::Other`] when XodVox itself fails.
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let dir = tempfile::tempdir()
+        .context("cannot create a temporary directory")
+        .tag(ExitKind::Output)?;
+    let signal = test_signal(args.seconds, BENCH_SAMPLE_RATE);
+    let audio_seconds = signal[0].len() as f64 / f64::from(BENCH_SAMPLE_RATE);
+    let input = dir.path().join("bench-input.wav");
+    write_f32_wav(&input, &signal, BENCH_SAMPLE_RATE)
+        .with_context(|| format!("cannot write {}", input.display()))
+        .tag(ExitKind::Output)?;
+
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for task in TASKS {
+        eprintln!("bench: XodVox classical, {}", task.name);
+        rows.push(time_xodvox_in_process(&signal, task).tag(ExitKind::Other)?);
+    }
+    let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;
+    let external = external_commands(&exe);
+    for (engine, program, build) in external {
+        if !program.is_file() && find_in_path(&program).is_none() {
+            notes.push(format!(
+                "{engine}: skipped, `{}` is not installed",
+                program.display()
+            ));
+            continue;
+        }
+        for task in TASKS {
+            eprintln!("bench: {engine}, {}", task.name);
+            let out = dir.path().join("out.wav");
+            let _ = std::fs::remove_file(&out);
+            let argv = build(task, &input, &out);
+            match time_command(&program, &argv, &out) {
+                Ok((seconds, output_seconds)) => rows.push(Row {
+                    engine: engine.to_string(),
+                    task: task.name,
+                    seconds,
+                    output_seconds,
+                }),
+                Err(e) => notes.push(format!("{engine}, {}: failed: {e:#}", task.name)),
+            }
+        }
+    }
+
+    let table = format_table(&rows, &notes, audio_seconds);
+    print!("{table}");
+    if let Some(path) = &args.out {
+        std::fs::write(path, &table)
+            .with_context(|| format!("cannot write {}", path.display()))
+            .tag(ExitKind::Output)?;
+    }
+    Ok(())
+}
+
+/// Argument builder for an external tool: (task, input, output) -> argv.
+type ArgvBuilder = fn(Task, &Path, &Path) -> Vec<OsString>;
+
+/// The external commands: (table label, program, argv builder).
+fn external_commands(exe: &Path) -> Vec<(&'static str, PathBuf, ArgvBuilder)> {
+    vec![
+        (
+            "XodVox classical (CLI, incl. I/O)",
+            exe.to_path_buf(),
+            xodvox_argv,
+        ),
+        ("rubberband -3 (R3)", "rubberband".into(), |t, i, o| {
+            rubberband_argv("-3", t, i, o)
+        }),
+        ("rubberband -2 (R2)", "rubberband".into(), |t, i, o| {
+            rubberband_argv("-2", t, i, o)
+        }),
+        ("sox tempo / pitch", "sox".into(), sox_argv),
+    ]
+}
+
+fn xodvox_argv(task: Task, input: &Path, output: &Path) -> Vec<OsString> {
+    vec![
+        "render".into(),
+        input.into(),
+        output.into(),
+        "--quiet".into(),
+        format!("--stretch={}", task.stretch).into(),
+        format!("--pitch={}", task.pitch_semitones).into(),
+    ]
+}
+
+/// Rubber Band: `-t` is a duration ratio (like XodVox), `-p` semitones.
+fn rubberband_argv(engine_flag: &str, task: Task, input: &Path, output: &Path) -> Vec<OsString> {
+    vec![
+        engine_flag.into(),
+        "-q".into(),
+        "-t".into(),
+        task.stretch.to_string().into(),
+        "-p".into(),
+        task.pitch_semitones.to_string().into(),
+        input.into(),
+        output.into(),
+    ]
+}
+
+/// SoX: `tempo` takes a SPEED factor (1 / duration ratio), `pitch` takes cents.
+fn sox_argv(task: Task, input: &Path, output: &Path) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![input.into(), output.into()];
+    if task.stretch != 1.0 {
+        argv.extend(["tempo".into(), format!("{:.6}", 1.0 / task.stretch).into()]);
+    }
+    if task.pitch_semitones != 0.0 {
+        argv.extend([
+            "pitch".into(),
+            format!("{}", task.pitch_semitones * 100.0).into(),
+        ]);
+    }
+    argv
+}
+
+fn time_xodvox_in_process(signal: &[Vec<f32>], task: Task) -> anyhow::Result<Row> {
+    let settings = RenderSettings {
+        sample_rate: f64::from(BENCH_SAMPLE_RATE),
+        stretch: task.stretch,
+        pitch_semitones: task.pitch_semitones,
+        ..RenderSettings::default()
+    };
+    let engine = classic_engine(settings.n_fft);
+    let started = Instant::now();
+    let result = render_offline(signal, &settings, engine, &mut |_, _| {})?;
+    let seconds = started.elapsed().as_secs_f64();
+    let frames = result.channels.first().map_or(0, Vec::len);
+    Ok(Row {
+        engine: "XodVox classical (in process)".into(),
+        task: task.name,
+        seconds,
+        output_seconds: Some(frames as f64 / f64::from(BENCH_SAMPLE_RATE)),
+    })
+}
+
+/// Runs a command, returns its wall time and the duration of the WAV it wrote (if readable).
+fn time_command(
+    program: &Path,
+    argv: &[OsString],
+    out: &Path,
+) -> anyhow::Result<(f64, Option<f64>)> {
+    let started = Instant::now();
+    let result = Command::new(program)
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    if !result.status.success() {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        bail!(
+            "{} exited with {}: {}",
+            program.display(),
+            result.status,
+            stderr.trim()
+        );
+    }
+    let output_seconds = hound::WavReader::open(out)
+        .ok()
+        .map(|r| f64::from(r.duration()) / f64::from(r.spec().sample_rate));
+    Ok((seconds, output_seconds))
+}
+
+fn find_in_path(program: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn write_f32_wav(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> anyhow::Result<()> {
+    let spec = hound::WavSpec {
+        channels: u16::try_from(channels.len())?,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut writer = hound::WavWriter::create(path, spec)?;
+    for frame_idx in 0..channels[0].len() {
+        for ch in channels {
+            writer.write_sample(ch[frame_idx])?;
+        }
+    }
+    writer.finalize()?;
+    Ok(())
+}
+
+fn format_table(rows: &[Row], notes: &[String], audio_seconds: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Test signal: {audio_seconds:.1} s stereo {BENCH_SAMPLE_RATE} Hz (tones, chord, noise \
+         bursts, clicks; seed {SIGNAL_SEED:#x}); one run each, wall time; external tools include \
+         process start and file I/O.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| engine | task | seconds | real-time factor | time vs XodVox classical | output s |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+    for row in rows {
+        let baseline = rows
+            .iter()
+            .find(|r| r.task == row.task && r.engine.starts_with("XodVox classical (in process)"))
+            .map(|r| r.seconds);
+        let relative = baseline.map_or("n/a".to_string(), |b| format!("{:.2}x", row.seconds / b));
+        let output = row
+            .output_seconds
+            .map_or("?".to_string(), |o| format!("{o:.2}"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {:.1} | {} | {} |",
+            row.engine,
+            row.task,
+            row.seconds,
+            audio_seconds / row.seconds.max(1e-9),
+            relative,
+            output
+        );
+    }
+    for note in notes {
+        let _ = writeln!(s, "\nNote: {note}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conventions_of_external_tools() {
+        let (i, o) = (Path::new("in.wav"), Path::new("out.wav"));
+        let sox = sox_argv(TASKS[0], i, o);
+        assert_eq!(sox[2..], ["tempo".into(), OsString::from("0.666667")]);
+        let sox = sox_argv(TASKS[1], i, o);
+        assert_eq!(sox[2..], ["pitch".into(), OsString::from("300")]);
+        let rb = rubberband_argv("-3", TASKS[0], i, o);
+        assert_eq!(
+            rb[2..6],
+            ["-t".into(), "1.5".into(), "-p".into(), OsString::from("0")]
+        );
+    }
+
+    #[test]
+    fn table_has_ratio_columns() {
+        let rows = vec![
+            Row {
+                engine: "XodVox classical (in process)".into(),
+                task: "stretch x1.5",
+                seconds: 2.0,
+                output_seconds: Some(45.0),
+            },
+            Row {
+                engine: "sox tempo / pitch".into(),
+                task: "stretch x1.5",
+                seconds: 0.5,
+                output_seconds: None,
+            },
+        ];
+        let t = format_table(&rows, &["rubberband: skipped".into()], 30.0);
+        assert!(
+            t.contains(
+                "| XodVox classical (in process) | stretch x1.5 | 2.000 | 15.0 | 1.00x | 45.00 |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| sox tempo / pitch | stretch x1.5 | 0.500 | 60.0 | 0.25x | ? |"),
+            "{t}"
+        );
+        assert!(t.contains("Note: rubberband: skipped"));
+    }
+}
