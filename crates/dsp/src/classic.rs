@@ -47,7 +47,8 @@ impl ClassicPhaseEngine {
             }
             let lo = k.saturating_sub(2);
             let hi = (k + 2).min(n - 1);
-            let is_peak = (lo..=hi).all(|j| j == k || (j < k && mag[j] < m) || (j > k && mag[j] <= m));
+            let is_peak =
+                (lo..=hi).all(|j| j == k || (j < k && mag[j] < m) || (j > k && mag[j] <= m));
             if is_peak {
                 self.peaks.push(k);
             }
@@ -72,8 +73,12 @@ impl PhaseEngine for ClassicPhaseEngine {
         } else {
             self.find_peaks(frame.magnitude);
             if self.peaks.is_empty() {
-                for k in 0..n {
-                    phase_out[k] = wrap_phase(self.prev_phase[k] + hop_s * frame.inst_freq[k]);
+                for ((out, &prev), &freq) in phase_out
+                    .iter_mut()
+                    .zip(&self.prev_phase)
+                    .zip(frame.inst_freq)
+                {
+                    *out = wrap_phase(prev + hop_s * freq);
                 }
             } else {
                 // Region boundaries: the lowest bin between consecutive peaks.
@@ -93,8 +98,11 @@ impl PhaseEngine for ClassicPhaseEngine {
                     };
                     let peak_phase = wrap_phase(self.prev_phase[p] + hop_s * frame.inst_freq[p]);
                     let rotation = peak_phase - frame.analysis_phase[p];
-                    for k in region_start..region_end {
-                        phase_out[k] = wrap_phase(frame.analysis_phase[k] + rotation);
+                    for (out, &analysis) in phase_out[region_start..region_end]
+                        .iter_mut()
+                        .zip(&frame.analysis_phase[region_start..region_end])
+                    {
+                        *out = wrap_phase(analysis + rotation);
                     }
                     region_start = region_end;
                 }

@@ -19,7 +19,7 @@ pub use offline::{classic_engine, render_offline, RenderResult, RenderSettings};
 pub use phase::{Controls, IdentityPhaseEngine, PhaseEngine, PhaseFrame};
 pub use stft::StftConfig;
 pub use stretcher::{
-    pitch_ratio, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH,
-    MIN_PITCH_SEMITONES, MIN_STRETCH,
+    pitch_ratio, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES,
+    MIN_STRETCH,
 };
 pub use vocoder::PhaseVocoder;

@@ -18,7 +18,8 @@ pub fn dominant_frequency(signal: &[f32], sample_rate: f64) -> f64 {
         buf[i] = x as f64 * w;
     }
     let mut spec = plan.make_output_vec();
-    plan.process(&mut buf, &mut spec).expect("sizes from the plan");
+    plan.process(&mut buf, &mut spec)
+        .expect("sizes from the plan");
     let mags: Vec<f64> = spec.iter().map(|c| c.norm()).collect();
     let k = (1..mags.len() - 1)
         .max_by(|&a, &b| mags[a].total_cmp(&mags[b]))
@@ -81,7 +82,10 @@ pub fn multi_resolution_stft_distance(reference: &[f32], test: &[f32]) -> f64 {
     let sizes = [512usize, 1024, 2048];
     let mut total = 0.0;
     for &n in &sizes {
-        let cfg = StftConfig { n_fft: n, hop: n / 4 };
+        let cfg = StftConfig {
+            n_fft: n,
+            hop: n / 4,
+        };
         let a = stft(&reference[..len], cfg);
         let b = stft(&test[..len], cfg);
         let (mut diff2, mut ref2, mut logd, mut count) = (0.0f64, 0.0f64, 0.0f64, 0usize);
@@ -110,7 +114,8 @@ pub fn log_spectral_distance(reference: &[f32], test: &[f32]) -> f64 {
     for (fa, fb) in a.iter().zip(&b) {
         let mut s = 0.0;
         for (x, y) in fa.iter().zip(fb) {
-            let d = 10.0 * ((x.norm_sqr() as f64 + 1e-10).log10() - (y.norm_sqr() as f64 + 1e-10).log10());
+            let d = 10.0
+                * ((x.norm_sqr() as f64 + 1e-10).log10() - (y.norm_sqr() as f64 + 1e-10).log10());
             s += d * d;
         }
         sum += (s / fa.len() as f64).sqrt();

@@ -5,8 +5,7 @@ use crate::error::{check_range, DspError};
 use crate::phase::{Controls, PhaseEngine};
 use crate::stft::StftConfig;
 use crate::stretcher::{
-    Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES,
-    MIN_STRETCH,
+    Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES, MIN_STRETCH,
 };
 
 /// What to do to a clip.

@@ -165,9 +165,7 @@ impl Stretcher {
                 1.0 / pitch_ratio(start),
             )?)
         };
-        let max_frames_per_hop = resampler
-            .as_ref()
-            .map_or(hop, |r| r.output_frames_max());
+        let max_frames_per_hop = resampler.as_ref().map_or(hop, |r| r.output_frames_max());
         // Real-time prefill. The first frame is ready after n/2 input samples, and between
         // frames up to one analysis hop of input is consumed before the frame that pays for
         // it has run, so n/2 − 1 samples must be queued. After that the queue level stays
@@ -236,7 +234,8 @@ impl Stretcher {
         )?;
         let ratio = pitch_ratio(controls.pitch_semitones);
         self.controls = controls;
-        self.vocoder.set_controls(controls, controls.stretch * ratio);
+        self.vocoder
+            .set_controls(controls, controls.stretch * ratio);
         Ok(())
     }
 

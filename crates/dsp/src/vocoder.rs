@@ -14,7 +14,9 @@ use crate::error::DspError;
 use crate::phase::{Controls, PhaseEngine, PhaseFrame};
 use crate::stft::{ForwardFft, InverseFft, StftConfig};
 use crate::transient::TransientDetector;
-use crate::window::{hann_periodic, hann_periodic_derivative, hann_periodic_time_weighted, overlap_gain};
+use crate::window::{
+    hann_periodic, hann_periodic_derivative, hann_periodic_time_weighted, overlap_gain,
+};
 
 /// Largest analysis hop as a multiple of the synthesis hop (total ratio 1/16).
 pub const MAX_HOP_RATIO: f64 = 16.0;
@@ -286,9 +288,9 @@ impl PhaseVocoder {
                 self.time_offset[k] = 0.0;
             }
         }
-        let transient =
-            self.detector
-                .update(&self.power, &self.time_offset, analysis_hop_exact, n);
+        let transient = self
+            .detector
+            .update(&self.power, &self.time_offset, analysis_hop_exact, n);
         let frame = PhaseFrame {
             magnitude: &self.magnitude,
             analysis_phase: &self.analysis_phase,
@@ -310,8 +312,7 @@ impl PhaseVocoder {
             } else {
                 &self.spectra[c]
             };
-            for k in 0..bins {
-                let x = spec[k];
+            for (k, &x) in spec.iter().enumerate() {
                 let rel = if self.channels == 1 {
                     0.0
                 } else {

@@ -23,7 +23,12 @@ fn stream(st: &mut Stretcher, input: &[Vec<f32>], blocks: &[usize]) -> Vec<Vec<f
 
 #[test]
 fn identity_reconstruction_below_minus_100_db() {
-    for &(n_fft, hop) in &[(2048usize, 512usize), (1024, 256), (4096, 1024), (2048, 1024)] {
+    for &(n_fft, hop) in &[
+        (2048usize, 512usize),
+        (1024, 256),
+        (4096, 1024),
+        (2048, 1024),
+    ] {
         let config = StretcherConfig {
             channels: 2,
             stft: StftConfig { n_fft, hop },
@@ -172,7 +177,10 @@ fn bad_configuration_is_refused_with_named_values() {
     assert!(e.to_string().contains("9"), "{e}");
     let e = Stretcher::new(
         StretcherConfig {
-            stft: StftConfig { n_fft: 2048, hop: 500 },
+            stft: StftConfig {
+                n_fft: 2048,
+                hop: 500,
+            },
             ..Default::default()
         },
         Box::new(ClassicPhaseEngine::new(1025)),
@@ -180,12 +188,18 @@ fn bad_configuration_is_refused_with_named_values() {
     .err()
     .unwrap();
     assert!(e.to_string().contains("hop = 500"), "{e}");
-    let e = Stretcher::new(StretcherConfig::default(), Box::new(ClassicPhaseEngine::new(513)))
-        .err()
-        .unwrap();
+    let e = Stretcher::new(
+        StretcherConfig::default(),
+        Box::new(ClassicPhaseEngine::new(513)),
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("513"), "{e}");
-    let mut st = Stretcher::new(StretcherConfig::default(), Box::new(ClassicPhaseEngine::new(1025)))
-        .unwrap();
+    let mut st = Stretcher::new(
+        StretcherConfig::default(),
+        Box::new(ClassicPhaseEngine::new(1025)),
+    )
+    .unwrap();
     let e = st
         .set_controls(Controls {
             stretch: 5.0,

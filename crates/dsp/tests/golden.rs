@@ -1,0 +1,153 @@
+//! Golden vectors shared with the Python training package (`fixtures/golden/stft/`, written
+//! by `python -m xodvox_train.golden` with torch.stft/torch.istft). Both sides must agree.
+
+use std::path::PathBuf;
+
+use xodvox_dsp::stft::{istft, stft};
+use xodvox_dsp::StftConfig;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/stft")
+}
+
+fn read_f32(name: &str) -> Vec<f32> {
+    let path = fixture_dir().join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(bytes.len() % 4, 0, "{} is not float32 data", path.display());
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn meta() -> serde_json::Value {
+    let path = fixture_dir().join("meta.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn stft_matches_torch_golden_vectors() {
+    let meta = meta();
+    assert_eq!(meta["format_version"], 1);
+    assert_eq!(meta["window"], "hann_periodic");
+    assert_eq!(meta["center"], true);
+    assert_eq!(meta["pad_mode"], "zeros");
+    let config = StftConfig {
+        n_fft: meta["n_fft"].as_u64().unwrap() as usize,
+        hop: meta["hop"].as_u64().unwrap() as usize,
+    };
+    let bins = meta["num_bins"].as_u64().unwrap() as usize;
+    let frames = meta["num_frames"].as_u64().unwrap() as usize;
+    assert_eq!(bins, config.num_bins());
+    let signal = read_f32("signal.f32");
+    assert_eq!(signal.len(), meta["num_samples"].as_u64().unwrap() as usize);
+    let golden = read_f32("stft.f32");
+    assert_eq!(golden.len(), frames * bins * 2);
+
+    let ours = stft(&signal, config);
+    assert_eq!(ours.len(), frames, "frame count");
+    let max_mag = golden
+        .chunks_exact(2)
+        .map(|c| (c[0] * c[0] + c[1] * c[1]).sqrt())
+        .fold(0.0f32, f32::max);
+    let mut worst = (0.0f32, 0, 0);
+    for (f, frame) in ours.iter().enumerate() {
+        for (k, z) in frame.iter().enumerate() {
+            let i = (f * bins + k) * 2;
+            let err = ((z.re - golden[i]).powi(2) + (z.im - golden[i + 1]).powi(2)).sqrt();
+            if err > worst.0 {
+                worst = (err, f, k);
+            }
+        }
+    }
+    let rel = worst.0 / max_mag;
+    assert!(
+        rel < 1e-5,
+        "largest STFT difference {rel:.2e} of max magnitude at frame {} bin {}",
+        worst.1,
+        worst.2
+    );
+
+    // Reconstruction: our istft of the golden STFT equals torch.istft's and the signal.
+    let golden_frames: Vec<Vec<num_complex::Complex32>> = golden
+        .chunks_exact(bins * 2)
+        .map(|fr| {
+            fr.chunks_exact(2)
+                .map(|c| num_complex::Complex32::new(c[0], c[1]))
+                .collect()
+        })
+        .collect();
+    let recon = read_f32("recon.f32");
+    let ours = istft(&golden_frames, config, signal.len());
+    let peak = signal.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, ((a, b), s)) in ours.iter().zip(&recon).zip(&signal).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-5 * peak,
+            "istft sample {i}: ours {a}, torch {b}"
+        );
+        assert!(
+            (a - s).abs() < 1e-5 * peak,
+            "reconstruction sample {i}: {a} vs signal {s}"
+        );
+    }
+}
+
+/// Records what the streaming vocoder hands to its phase engine.
+struct Recorder {
+    frames: std::sync::Arc<std::sync::Mutex<Vec<(Vec<f32>, Vec<f32>)>>>,
+}
+
+impl xodvox_dsp::PhaseEngine for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    fn num_bins(&self) -> usize {
+        1025
+    }
+    fn synthesis_phase(&mut self, frame: &xodvox_dsp::PhaseFrame<'_>, out: &mut [f32]) {
+        self.frames
+            .lock()
+            .unwrap()
+            .push((frame.magnitude.to_vec(), frame.analysis_phase.to_vec()));
+        out.copy_from_slice(frame.analysis_phase);
+    }
+    fn reset(&mut self) {}
+}
+
+#[test]
+fn streaming_analysis_frames_are_the_golden_stft_frames() {
+    let signal = read_f32("signal.f32");
+    let golden = read_f32("stft.f32");
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let engine = Box::new(Recorder {
+        frames: frames.clone(),
+    });
+    let mut voc =
+        xodvox_dsp::PhaseVocoder::new(StftConfig::default(), 48_000.0, 1, engine).unwrap();
+    let mut pos = 0;
+    while pos < signal.len() {
+        pos += voc.push(&[&signal], pos);
+        if voc.frame_ready() {
+            voc.run_frame();
+        }
+    }
+    let frames = frames.lock().unwrap();
+    assert!(frames.len() >= 20, "only {} frames", frames.len());
+    let max_mag = golden
+        .chunks_exact(2)
+        .map(|c| (c[0] * c[0] + c[1] * c[1]).sqrt())
+        .fold(0.0f32, f32::max);
+    // Frame m of the stream is centred on sample m·hop, like torch.stft(center=True).
+    for (m, (mag, _)) in frames.iter().enumerate() {
+        for k in 0..1025 {
+            let i = (m * 1025 + k) * 2;
+            let g = (golden[i].powi(2) + golden[i + 1].powi(2)).sqrt();
+            assert!(
+                (mag[k] - g).abs() < 1e-5 * max_mag,
+                "frame {m} bin {k}: {} vs {g}",
+                mag[k]
+            );
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Proves that the streaming calls never touch the heap: a counting global allocator
+//! records every allocation made on this thread while `COUNTING` is set.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::*;
+use xodvox_dsp::{ClassicPhaseEngine, Controls, Stretcher, StretcherConfig};
+
+struct CountingAllocator;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    let _ = COUNTING.try_with(|c| {
+        if c.get() {
+            COUNT.with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note();
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    COUNT.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let r = f();
+    COUNTING.with(|c| c.set(false));
+    (r, COUNT.with(|n| n.get()))
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let (v, n) = counted(|| vec![1u8; 100]);
+    assert_eq!(v.len(), 100);
+    assert!(n >= 1, "the counting allocator must notice a Vec");
+}
+
+#[test]
+fn streaming_process_push_pull_and_reset_never_allocate() {
+    let len = 4 * 48_000;
+    let input = vec![test_music(len, 21), test_music(len, 22)];
+    let blocks = random_blocks(len, 4096, 23);
+    let mut st = Stretcher::new(
+        StretcherConfig::default(),
+        Box::new(ClassicPhaseEngine::new(1025)),
+    )
+    .unwrap();
+    let mut out = vec![vec![0.0f32; 8192]; 2];
+    let mut pos = 0;
+    let mut total = 0;
+    for (i, &b) in blocks.iter().enumerate() {
+        let semis = ((i % 40) as f64 - 20.0) * 0.9;
+        let ins = [&input[0][pos..pos + b], &input[1][pos..pos + b]];
+        let (l, r) = out.split_at_mut(1);
+        let mut outs = [&mut l[0][..b], &mut r[0][..b]];
+        let ((), n) = counted(|| {
+            st.set_controls(Controls {
+                pitch_semitones: semis,
+                ..Controls::default()
+            })
+            .unwrap();
+            st.process(&ins, &mut outs);
+        });
+        total += n;
+        pos += b;
+    }
+    assert_eq!(total, 0, "process allocated {total} times");
+    assert_eq!(st.underruns(), 0);
+
+    // push/pull at a non-unit stretch, then reset.
+    let ((), n) = counted(|| {
+        st.reset();
+        st.set_controls(Controls {
+            stretch: 1.7,
+            pitch_semitones: -3.0,
+            style_index: 0,
+        })
+        .unwrap();
+        let mut p = 0;
+        while p < len {
+            let ins = [&input[0][p..], &input[1][p..]];
+            p += st.push(&ins);
+            let (l, r) = out.split_at_mut(1);
+            let mut outs = [&mut l[0][..], &mut r[0][..]];
+            while st.pull(&mut outs) > 0 {}
+        }
+    });
+    assert_eq!(n, 0, "push/pull/reset allocated {n} times");
+}
