@@ -93,9 +93,12 @@ fn stft_matches_torch_golden_vectors() {
     }
 }
 
+/// (magnitude, analysis phase) of each frame seen.
+type Frames = std::sync::Arc<std::sync::Mutex<Vec<(Vec<f32>, Vec<f32>)>>>;
+
 /// Records what the streaming vocoder hands to its phase engine.
 struct Recorder {
-    frames: std::sync::Arc<std::sync::Mutex<Vec<(Vec<f32>, Vec<f32>)>>>,
+    frames: Frames,
 }
 
 impl xodvox_dsp::PhaseEngine for Recorder {
