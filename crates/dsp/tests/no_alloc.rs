@@ -60,7 +60,7 @@ fn the_counter_sees_allocations() {
 #[test]
 fn streaming_process_push_pull_and_reset_never_allocate() {
     let len = 4 * 48_000;
-    let input = vec![test_music(len, 21), test_music(len, 22)];
+    let input = [test_music(len, 21), test_music(len, 22)];
     let blocks = random_blocks(len, 4096, 23);
     let mut st = Stretcher::new(
         StretcherConfig::default(),

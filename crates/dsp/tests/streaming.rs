@@ -87,7 +87,7 @@ fn output_is_bit_identical_for_any_block_sizes() {
 #[test]
 fn no_underruns_over_the_pitch_range_and_changes_are_click_free() {
     let len = 5 * 48_000;
-    let input = vec![sine(440.0, len, 0.5)];
+    let input = [sine(440.0, len, 0.5)];
     let config = StretcherConfig {
         channels: 1,
         ..Default::default()
