@@ -129,6 +129,10 @@ pub struct BenchArgs {
     /// Length of the generated test signal in seconds (1 to 600).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
     pub seconds: f64,
+    /// Runs per measurement; the fastest is reported (1 to 20).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub runs: u32,
     /// Also write the Markdown table to this file.
     #[arg(long, value_name = "FILE.md")]
     pub out: Option<PathBuf>,

@@ -58,10 +58,14 @@ fn bench_prints_a_markdown_table() {
         "bench".as_ref(),
         "--seconds".as_ref(),
         "1".as_ref(),
+        "--runs".as_ref(),
+        "2".as_ref(),
         "--out".as_ref(),
         md.as_os_str(),
     ]);
     assert_ok(&out, "bench");
+    let table_text = String::from_utf8_lossy(&out.stdout);
+    assert!(table_text.contains("fastest of 2 run(s)"), "{table_text}");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("| engine | task | seconds | real-time factor |"),
