@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xodvox_train import __version__, golden
+from xodvox_train import __version__, golden, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     golden.add_arguments(sub.add_parser("golden", help="write the golden STFT vectors"))
+    train.add_arguments(sub.add_parser("fit", help="train a model from a TOML config"))
     return parser
 
 
@@ -21,4 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "golden":
         return golden.run(args)
+    if args.command == "fit":
+        return train.run(args)
     raise ValueError(f"unknown command {args.command!r}")

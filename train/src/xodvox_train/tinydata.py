@@ -3,8 +3,10 @@
 For tests and the test-fixture model only; the real corpus comes from the dataset tool. Sources
 are synthesised by SoX (no files from elsewhere), so the set is licence-free (CC0).
 
-Ratio conventions: ``rubberband -t X`` is a duration ratio and ``-p N`` semitones; ``sox tempo X``
-is a speed factor (output 1/X as long) and ``sox pitch N`` is in cents.
+SoX runs with ``-R`` (repeatable random numbers for ``pluck``, ``whitenoise`` and dither), so
+the set is bit-identical from run to run. Ratio conventions: ``rubberband -t X`` is a duration
+ratio and ``-p N`` semitones; ``sox tempo X`` is a speed factor (output 1/X as long) and
+``sox pitch N`` is in cents.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ SOURCES: dict[str, tuple[str, ...]] = {
 PROCESSES: tuple[Process, ...] = (
     Process("rubberband-r3", 1.25, 0.0, ("rubberband", "-q", "-3", "-t", "1.25"), "rubberband"),
     Process("rubberband-r2", 1.0, 3.0, ("rubberband", "-q", "-2", "-p", "3"), "rubberband"),
-    Process("sox", 1.25, 0.0, ("sox", "{i}", "{o}", "tempo", "0.8"), "sox"),
-    Process("sox", 1.0, -2.0, ("sox", "{i}", "{o}", "pitch", "-200"), "sox"),
+    Process("sox", 1.25, 0.0, ("sox", "-R", "{i}", "{o}", "tempo", "0.8"), "sox"),
+    Process("sox", 1.0, -2.0, ("sox", "-R", "{i}", "{o}", "pitch", "-200"), "sox"),
 )
 """Target processes; ``sox tempo 0.8`` = duration x1.25, ``sox pitch -200`` = -2 semitones."""
 
@@ -76,7 +78,7 @@ def make_tiny_dataset(root: Path) -> Path:
     rows = []
     for name, synth in SOURCES.items():
         src = f"input/{name}.wav"
-        make_src = ["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", src, *synth]
+        make_src = ["sox", "-R", "-n", "-r", "48000", "-c", "1", "-b", "16", src, *synth]
         subprocess.run(make_src, check=True, capture_output=True, cwd=root)
         for n, proc in enumerate(PROCESSES):
             out = f"target/{name}-{n}.wav"
