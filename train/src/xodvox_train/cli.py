@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xodvox_train import __version__, golden, train
+from xodvox_train import __version__, export, fixture, golden, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     golden.add_arguments(sub.add_parser("golden", help="write the golden STFT vectors"))
     train.add_arguments(sub.add_parser("fit", help="train a model from a TOML config"))
+    export.add_arguments(sub.add_parser("export", help="write model.onnx + model.json"))
+    fixture.add_arguments(
+        sub.add_parser("tiny-fixture", help="train and export the runtime's test-fixture model")
+    )
     return parser
 
 
@@ -24,4 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         return golden.run(args)
     if args.command == "fit":
         return train.run(args)
+    if args.command == "export":
+        return export.run(args)
+    if args.command == "tiny-fixture":
+        return fixture.run(args)
     raise ValueError(f"unknown command {args.command!r}")

@@ -44,7 +44,12 @@ LATEST = "latest.pt"
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """``git rev-parse HEAD`` (with ``-dirty`` when the tree has changes), or ``"unknown"``."""
+    """``git rev-parse HEAD`` (``-dirty`` when tracked files changed), or ``"unknown"``.
+
+    Looks in ``cwd``, by default the folder of this source file (the code's own checkout for an
+    editable install).
+    """
+    cwd = cwd if cwd is not None else Path(__file__).resolve().parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True

@@ -1,0 +1,122 @@
+"""ONNX export: parity with PyTorch, metadata, dynamic axes, the committed fixture bundle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xodvox_train.config import load_config
+from xodvox_train.controls import ControlSpec, build_control_vector
+from xodvox_train.export import check_parity, export_bundle, onnx_session, run, tensorrt_status
+from xodvox_train.train import LATEST, Trainer, checkpoint_dir, load_checkpoint
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    cfg = load_config(
+        [CONFIGS / "tiny.toml"],
+        [f"data.manifest='{tiny_manifest}'", f"run.out_dir='{out}'", "run.steps=3"],
+    )
+    Trainer(cfg).fit()
+    return checkpoint_dir(cfg) / LATEST
+
+
+def test_export_writes_a_valid_bundle(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    meta = export_bundle(tiny_checkpoint, tmp_path, write_io=True)
+    assert {p.name for p in tmp_path.iterdir()} == {"model.onnx", "model.json", "io.json"}
+    assert json.loads((tmp_path / "model.json").read_text()) == meta
+    assert meta["format_version"] == 1
+    assert meta["test_fixture"] is False
+    assert (meta["sample_rate"], meta["n_fft"], meta["hop"]) == (48000, 2048, 512)
+    assert meta["window"] == "hann_periodic"
+    assert meta["context_frames"] == 6
+    assert meta["lookahead_frames"] == 0
+    assert meta["phase_output"] in ("increment", "absolute")
+    assert meta["n_controls"] == sum(c["size"] for c in meta["controls"]) == 5
+    assert [c["name"] for c in meta["controls"]] == ["stretch", "pitch", "style"]
+    prov = meta["provenance"]
+    assert prov["steps"] == 3
+    assert len(prov["data_manifest_sha256"]) == 64
+    assert prov["config"] == load_checkpoint(tiny_checkpoint)["config"]
+    assert "mrstft" in prov["validation_metrics"]
+    assert prov["onnx_parity_max_abs_diff"] <= 1e-4
+
+
+def test_onnx_has_dynamic_time_and_batch(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    export_bundle(tiny_checkpoint, tmp_path)
+    session = onnx_session(tmp_path / "model.onnx")
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    assert shapes == {"mag": ["batch", 1, 1025, "time"], "control": ["batch", 5]}
+    assert session.get_outputs()[0].shape == ["batch", 2, 1025, "time"]
+    for batch, frames in ((1, 1), (3, 17)):
+        out = session.run(
+            None,
+            {
+                "mag": np.ones((batch, 1, 1025, frames), np.float32),
+                "control": np.zeros((batch, 5), np.float32),
+            },
+        )[0]
+        assert out.shape == (batch, 2, 1025, frames)
+
+
+def test_parity_check_catches_a_different_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from xodvox_train.export import ExportError
+    from xodvox_train.train import model_from_checkpoint
+
+    export_bundle(tiny_checkpoint, tmp_path)
+    model, _ = model_from_checkpoint(load_checkpoint(tiny_checkpoint))
+    with torch.no_grad():
+        model.head.bias.add_(0.5)
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        check_parity(model, tmp_path / "model.onnx")
+
+
+@pytest.mark.skipif(shutil.which("trtexec") is not None, reason="TensorRT is installed here")
+def test_tensorrt_flag_says_it_is_not_installed(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "not installed" in (tensorrt_status() or "")
+    args = argparse.Namespace(
+        checkpoint=tiny_checkpoint,
+        out_dir=tmp_path,
+        io_example=False,
+        test_fixture=False,
+        tensorrt=True,
+    )
+    assert run(args) == 2
+    assert "TensorRT is not installed" in capsys.readouterr().err
+    assert (tmp_path / "model.onnx").is_file()
+
+
+def test_committed_fixture_bundle_is_consistent(repo_root: Path) -> None:
+    bundle = repo_root / "fixtures" / "models" / "tiny"
+    onnx_path, meta_path, io_path = (bundle / n for n in ("model.onnx", "model.json", "io.json"))
+    assert onnx_path.stat().st_size + meta_path.stat().st_size < 200_000
+    meta = json.loads(meta_path.read_text())
+    assert meta["test_fixture"] is True
+    assert "TEST FIXTURE" in meta["description"]
+    io = json.loads(io_path.read_text())
+    specs = [ControlSpec.from_json(c) for c in meta["controls"]]
+    control = io["inputs"]["control"]
+    assert [build_control_vector(specs, io["controls_raw"])] == np.reshape(
+        control["data"], control["shape"]
+    ).tolist()
+    feeds = {
+        name: np.asarray(v["data"], np.float32).reshape(v["shape"])
+        for name, v in io["inputs"].items()
+    }
+    got = onnx_session(onnx_path).run(None, feeds)[0]
+    expected = np.asarray(io["outputs"]["phase"]["data"], np.float32).reshape(
+        io["outputs"]["phase"]["shape"]
+    )
+    assert got.shape == tuple(expected.shape) == (1, 2, 1025, feeds["mag"].shape[-1])
+    assert np.max(np.abs(got - expected)) <= io["tolerance"]
