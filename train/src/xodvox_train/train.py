@@ -44,18 +44,20 @@ LATEST = "latest.pt"
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """``git rev-parse HEAD`` (``-dirty`` when tracked files changed), or ``"unknown"``.
+    """``git rev-parse HEAD`` (``-dirty`` if tracked files in ``train/`` changed), or ``unknown``.
 
     Looks in ``cwd``, by default the folder of this source file (the code's own checkout for an
-    editable install).
+    editable install). Only the training package's own folder counts for ``-dirty``: other
+    people's uncommitted work elsewhere in the checkout does not change what was trained.
     """
     cwd = cwd if cwd is not None else Path(__file__).resolve().parent
+    package_root = str(Path(__file__).resolve().parents[2])
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", package_root],
             cwd=cwd,
             capture_output=True,
             text=True,
