@@ -108,7 +108,8 @@ def test_committed_fixture_bundle_is_consistent(repo_root: Path) -> None:
     specs = [ControlSpec.from_json(c) for c in meta["controls"]]
     control = io["inputs"]["control"]
     built = np.asarray([build_control_vector(specs, io["controls_raw"])], np.float32)
-    np.testing.assert_array_equal(built, np.reshape(control["data"], control["shape"]))
+    stored = np.asarray(control["data"], np.float32).reshape(control["shape"])
+    np.testing.assert_array_equal(built, stored)
     feeds = {
         name: np.asarray(v["data"], np.float32).reshape(v["shape"])
         for name, v in io["inputs"].items()
