@@ -137,3 +137,24 @@ def test_overfitting_one_batch_drops_the_loss(tiny_manifest: Path, tmp_path: Pat
     last = {k: v.item() for k, v in terms.items()}
     assert last["total"] < first["total"] / 2, f"total {first['total']:.3f} -> {last['total']:.3f}"
     assert last["waveform"] < first["waveform"] / 3, f"{first['waveform']} -> {last['waveform']}"
+
+
+def test_torchrun_ddp_two_processes_on_cpu(tiny_manifest: Path, tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node 2`` trains with DDP (Gloo on CPU) and rank 0 checkpoints."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "xodvox_train", "fit", "--config", str(CONFIGS / "tiny.toml"),
+        "--set", f"data.manifest='{tiny_manifest}'", "--set", f"run.out_dir='{out}'",
+        "--set", "run.steps=2", "--set", "run.checkpoint_every=2",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trained 2 steps" in result.stdout
+    payload = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert payload["step"] == 2
