@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xodvox_train import __version__, export, fixture, golden, train
+from xodvox_train import __version__, evaluate, export, fixture, golden, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     golden.add_arguments(sub.add_parser("golden", help="write the golden STFT vectors"))
     train.add_arguments(sub.add_parser("fit", help="train a model from a TOML config"))
     export.add_arguments(sub.add_parser("export", help="write model.onnx + model.json"))
+    evaluate.add_arguments(
+        sub.add_parser("evaluate", help="compare a bundle and the classical engine on a split")
+    )
     fixture.add_arguments(
         sub.add_parser("tiny-fixture", help="train and export the runtime's test-fixture model")
     )
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return train.run(args)
     if args.command == "export":
         return export.run(args)
+    if args.command == "evaluate":
+        return evaluate.run(args)
     if args.command == "tiny-fixture":
         return fixture.run(args)
     raise ValueError(f"unknown command {args.command!r}")

@@ -1,0 +1,211 @@
+"""``xodvox-train evaluate BUNDLE --manifest M``: the model against the classical engine.
+
+For every entry of a split (default ``val``) and every channel, both engines process the input
+with the entry's stretch and pitch, and their outputs are compared with the target:
+
+- **model**: the exported bundle run like the runtime runs it (onnxruntime on ``model.onnx``,
+  controls built from ``model.json``, magnitudes mapped from the input as in
+  ``docs/model-format.md``, increments integrated from phase 0, inverse STFT);
+- **classical**: ``xodvox render IN OUT --stretch S --pitch P`` (the Rust classical engine),
+  skipped with a note when the ``xodvox`` binary is not found.
+
+Metrics (means over entries x channels): multi-resolution STFT distance (spectral convergence +
+log magnitude, FFT 512/1024/2048), spectral convergence alone, waveform L1. Outputs are trimmed
+or zero-padded to the target length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from xodvox_train.controls import ControlSpec, build_control_vector
+from xodvox_train.data import ManifestEntry, load_manifest, mapped_input_magnitude
+from xodvox_train.export import onnx_session
+from xodvox_train.golden import find_repo_root
+from xodvox_train.losses import MultiResolutionStftLoss
+from xodvox_train.spectral import HOP, N_FFT, Stft, num_frames_for
+
+SUPPORTED_FORMAT = 1
+"""``model.json`` format version this evaluator understands."""
+
+
+def load_bundle(bundle: Path) -> tuple[dict[str, Any], Any]:
+    """``model.json`` and an onnxruntime session for ``model.onnx``.
+
+    Raises:
+        ValueError: a missing file or an unsupported ``format_version``/framing.
+    """
+    meta_path, onnx_path = bundle / "model.json", bundle / "model.onnx"
+    for path in (meta_path, onnx_path):
+        if not path.is_file():
+            raise ValueError(f"model bundle {bundle}: missing {path.name}")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != SUPPORTED_FORMAT:
+        raise ValueError(f"{meta_path}: format_version {meta.get('format_version')} unsupported")
+    if (meta.get("n_fft"), meta.get("hop")) != (N_FFT, HOP):
+        raise ValueError(
+            f"{meta_path}: n_fft/hop {meta.get('n_fft')}/{meta.get('hop')} unsupported"
+        )
+    return meta, onnx_session(onnx_path)
+
+
+def run_model(
+    meta: dict[str, Any], session: Any, entry: ManifestEntry, input_path: Path, channel: int
+) -> np.ndarray:
+    """The bundle's output for one channel of an entry, ``num_frames_target`` samples."""
+    frames = num_frames_for(entry.num_frames_target)
+    mag = mapped_input_magnitude(
+        input_path, channel, 0, frames, entry.stretch, entry.pitch_semitones
+    )[None]
+    specs = [ControlSpec.from_json(c) for c in meta["controls"]]
+    raw = {"stretch": entry.stretch, "pitch": entry.pitch_semitones, "style": entry.style}
+    names = {s.name for s in specs}
+    control = np.asarray(
+        [build_control_vector(specs, {k: v for k, v in raw.items() if k in names})], np.float32
+    )
+    phase = session.run(None, {"mag": mag, "control": control})[0][0]  # (2, bins, T)
+    angle = np.arctan2(phase[1], phase[0]).astype(np.float64)
+    if meta["phase_output"] == "increment":
+        angle = np.cumsum(angle, axis=-1)
+    spec = torch.from_numpy(mag[0, 0].astype(np.float64) * np.exp(1j * angle))
+    return Stft().istft(spec, entry.num_frames_target).numpy().astype(np.float32)
+
+
+def find_xodvox(explicit: Path | None) -> Path | None:
+    """The ``xodvox`` binary: ``explicit``, then PATH, then ``target/{release,debug}/xodvox``."""
+    if explicit is not None:
+        return explicit if explicit.is_file() else None
+    found = shutil.which("xodvox")
+    if found:
+        return Path(found)
+    try:
+        root = find_repo_root(Path(__file__).parent)
+    except ValueError:
+        return None
+    for profile in ("release", "debug"):
+        candidate = root / "target" / profile / "xodvox"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def run_classical(binary: Path, entry: ManifestEntry, input_path: Path, tmp: Path) -> np.ndarray:
+    """``xodvox render`` output, ``(frames, channels)`` float32."""
+    out = tmp / f"{entry.id}.wav"
+    cmd = [str(binary), "render", str(input_path), str(out), "--quiet"]
+    cmd += ["--stretch", repr(entry.stretch), "--pitch", repr(entry.pitch_semitones)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.strip()}")
+    audio, _ = sf.read(str(out), dtype="float32", always_2d=True)
+    return audio
+
+
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    """Trims or zero-pads a 1-D signal to ``length``."""
+    out = np.zeros(length, dtype=np.float32)
+    out[: min(length, x.shape[0])] = x[:length]
+    return out
+
+
+def metrics(pred: np.ndarray, target: np.ndarray, mrstft: MultiResolutionStftLoss) -> dict:
+    """MR-STFT distance, spectral convergence and waveform L1 of ``pred`` against ``target``."""
+    p = torch.from_numpy(pred)[None]
+    t = torch.from_numpy(target)[None]
+    with torch.no_grad():
+        sc, lm = mrstft.terms(p, t)
+    return {"mrstft": float(sc + lm), "sc": float(sc), "waveform_l1": float((p - t).abs().mean())}
+
+
+def evaluate(
+    bundle: Path, manifest_path: Path, split: str = "val", xodvox: Path | None = None
+) -> dict[str, Any]:
+    """Per-engine mean metrics and per-entry rows (see the module docstring)."""
+    meta, session = load_bundle(bundle)
+    manifest = load_manifest(manifest_path)
+    entries = manifest.split(split)
+    if not entries:
+        raise ValueError(f"{manifest_path}: split {split!r} has no entries")
+    binary = find_xodvox(xodvox)
+    mrstft = MultiResolutionStftLoss()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for entry in entries:
+            input_path = manifest.audio_path(entry.input)
+            target, _ = sf.read(
+                str(manifest.audio_path(entry.target)), dtype="float32", always_2d=True
+            )
+            classical = run_classical(binary, entry, input_path, Path(tmp)) if binary else None
+            for ch in range(entry.channels):
+                row: dict[str, Any] = {"id": entry.id, "channel": ch}
+                model_out = run_model(meta, session, entry, input_path, ch)
+                row["model"] = metrics(model_out, target[:, ch], mrstft)
+                if classical is not None:
+                    cl = fit_length(classical[:, ch], target.shape[0])
+                    row["classical"] = metrics(cl, target[:, ch], mrstft)
+                rows.append(row)
+    engines = ["model"] + (["classical"] if binary else [])
+    summary = {
+        engine: {
+            key: float(np.mean([r[engine][key] for r in rows]))
+            for key in ("mrstft", "sc", "waveform_l1")
+        }
+        for engine in engines
+    }
+    return {
+        "bundle": str(bundle),
+        "manifest_sha256": manifest.sha256,
+        "split": split,
+        "examples": len(rows),
+        "classical_binary": str(binary) if binary else None,
+        "summary": summary,
+        "rows": rows,
+    }
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The summary as a Markdown table."""
+    lines = [
+        f"{report['split']} split, {report['examples']} examples (entries x channels)",
+        "",
+        "| engine | MR-STFT distance | spectral convergence | waveform L1 |",
+        "|---|---|---|---|",
+    ]
+    for engine, m in report["summary"].items():
+        lines.append(f"| {engine} | {m['mrstft']:.4f} | {m['sc']:.4f} | {m['waveform_l1']:.5f} |")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``xodvox-train evaluate``."""
+    parser.add_argument("bundle", type=Path, help="folder with model.onnx + model.json")
+    parser.add_argument("--manifest", type=Path, required=True, help="dataset manifest (.jsonl)")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    parser.add_argument("--xodvox", type=Path, default=None, help="path of the xodvox binary")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full report")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``xodvox-train evaluate``."""
+    report = evaluate(args.bundle, args.manifest, args.split, args.xodvox)
+    print(markdown_table(report))
+    if report["classical_binary"] is None:
+        print(
+            "note: the classical engine was skipped: no `xodvox` binary on PATH or in target/ "
+            "(build it with `cargo build --release -p xodvox-cli` or pass --xodvox)",
+            file=sys.stderr,
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0

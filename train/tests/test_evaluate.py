@@ -1,0 +1,42 @@
+"""``xodvox-train evaluate``: bundle validation, model metrics, classical engine when built."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xodvox_train.evaluate import evaluate, find_xodvox, load_bundle, markdown_table
+
+
+def tiny_bundle(repo_root: Path) -> Path:
+    return repo_root / "fixtures" / "models" / "tiny"
+
+
+def test_model_metrics_without_classical_engine(repo_root: Path, tiny_manifest: Path) -> None:
+    report = evaluate(tiny_bundle(repo_root), tiny_manifest, "val", xodvox=Path("/no/xodvox"))
+    assert report["classical_binary"] is None
+    assert report["examples"] == 4
+    model = report["summary"]["model"]
+    assert set(model) == {"mrstft", "sc", "waveform_l1"}
+    assert all(0 < v < 10 for v in model.values()), model
+    assert "| model |" in markdown_table(report)
+
+
+@pytest.mark.skipif(find_xodvox(None) is None, reason="xodvox binary not built")
+def test_classical_engine_side_by_side(repo_root: Path, tiny_manifest: Path) -> None:
+    report = evaluate(tiny_bundle(repo_root), tiny_manifest, "train")
+    assert set(report["summary"]) == {"model", "classical"}
+    assert all("classical" in row for row in report["rows"])
+
+
+def test_bundle_validation_names_the_problem(repo_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"missing model\.json"):
+        load_bundle(tmp_path)
+    shutil.copy(tiny_bundle(repo_root) / "model.onnx", tmp_path)
+    meta = json.loads((tiny_bundle(repo_root) / "model.json").read_text())
+    (tmp_path / "model.json").write_text(json.dumps({**meta, "format_version": 9}))
+    with pytest.raises(ValueError, match="format_version 9 unsupported"):
+        load_bundle(tmp_path)
