@@ -61,6 +61,13 @@ pub trait PhaseEngine: Send {
 
     /// Forgets all history, without allocating.
     fn reset(&mut self);
+
+    /// Frames of delay of this engine: the phase written by `synthesis_phase` belongs to the
+    /// frame handed over this many calls earlier (0 = the current frame). The vocoder keeps
+    /// the spectra of the delayed frames and reports the extra `latency_frames × hop` samples.
+    fn latency_frames(&self) -> usize {
+        0
+    }
 }
 
 /// Wraps a phase into (−π, π].

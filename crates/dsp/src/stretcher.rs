@@ -247,9 +247,11 @@ impl Stretcher {
     }
 
     /// Output position (in output samples of the push/pull stream, without prefill) that
-    /// holds input time 0 at the current controls.
+    /// holds input time 0 at the current controls: half a frame plus the engine's delay
+    /// frames, scaled by the resampling ratio, plus the resampler's own delay.
     pub fn output_offset(&self) -> f64 {
-        let half = self.config.stft.n_fft as f64 / 2.0;
+        let half = self.config.stft.n_fft as f64 / 2.0
+            + (self.vocoder.latency_frames() * self.config.stft.hop) as f64;
         match &self.resampler {
             None => half,
             Some(r) => half / pitch_ratio(self.controls.pitch_semitones) + r.output_delay() as f64,

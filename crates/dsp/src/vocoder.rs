@@ -47,6 +47,14 @@ pub struct PhaseVocoder {
     prev_start: Option<i64>,
     /// Per channel spectra of the current frame.
     spectra: Vec<Vec<Complex32>>,
+    /// Frames the engine lags behind (its `latency_frames`).
+    delay_frames: usize,
+    /// Ring of `delay_frames + 1` frames: per channel spectra waiting for their phase.
+    spectra_ring: Vec<Vec<Vec<Complex32>>>,
+    /// Ring of the mid signal's analysis phases of the same frames.
+    mid_phase_ring: Vec<Vec<f32>>,
+    /// Frames computed since the last reset.
+    frame_index: usize,
     mid_frame: Vec<f32>,
     mid_spec: Vec<Complex32>,
     mid_spec_d: Vec<Complex32>,
@@ -108,6 +116,7 @@ impl PhaseVocoder {
         let gain = overlap_gain(&window, config.hop);
         let fwd = ForwardFft::new(n);
         let spec = || vec![Complex32::new(0.0, 0.0); bins];
+        let delay_frames = engine.latency_frames();
         let mut voc = Self {
             config,
             channels,
@@ -123,6 +132,10 @@ impl PhaseVocoder {
             next_start: 0,
             prev_start: None,
             spectra: vec![spec(); channels],
+            delay_frames,
+            spectra_ring: vec![vec![spec(); channels]; delay_frames + 1],
+            mid_phase_ring: vec![vec![0.0; bins]; delay_frames + 1],
+            frame_index: 0,
             mid_frame: vec![0.0; n],
             mid_spec: spec(),
             mid_spec_d: spec(),
@@ -158,6 +171,11 @@ impl PhaseVocoder {
     /// Number of channels.
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// Frames by which the phase engine lags (adds `latency_frames × hop` output samples).
+    pub fn latency_frames(&self) -> usize {
+        self.delay_frames
     }
 
     /// Name of the phase engine in use.
@@ -196,6 +214,7 @@ impl PhaseVocoder {
         self.envelope.iter_mut().for_each(|v| *v = 0.0);
         self.detector.reset();
         self.engine.reset();
+        self.frame_index = 0;
         self.nonfinite = 0;
     }
 
@@ -305,20 +324,37 @@ impl PhaseVocoder {
         self.engine
             .synthesis_phase(&frame, &mut self.synthesis_phase);
 
-        // Resynthesis: each channel keeps its phase offset to the mid signal.
+        // Keep this frame until the engine's phase for it is back.
+        let slots = self.delay_frames + 1;
+        let slot = self.frame_index % slots;
         for c in 0..self.channels {
             let spec = if self.channels == 1 {
                 &self.mid_spec
             } else {
                 &self.spectra[c]
             };
+            self.spectra_ring[slot][c].copy_from_slice(spec);
+        }
+        self.mid_phase_ring[slot].copy_from_slice(&self.analysis_phase);
+        let ready = self.frame_index >= self.delay_frames;
+        let out_slot = (self.frame_index + slots - self.delay_frames) % slots;
+        self.frame_index += 1;
+
+        // Resynthesis: each channel keeps its phase offset to the mid signal.
+        for c in 0..self.channels {
+            let spec = &self.spectra_ring[out_slot][c];
+            let mid_phase = &self.mid_phase_ring[out_slot];
             for (k, &x) in spec.iter().enumerate() {
                 let rel = if self.channels == 1 {
                     0.0
                 } else {
-                    x.arg() - self.analysis_phase[k]
+                    x.arg() - mid_phase[k]
                 };
-                self.synth_spec[k] = Complex32::from_polar(x.norm(), self.synthesis_phase[k] + rel);
+                self.synth_spec[k] = if ready {
+                    Complex32::from_polar(x.norm(), self.synthesis_phase[k] + rel)
+                } else {
+                    Complex32::new(0.0, 0.0)
+                };
             }
             self.inv.process(&self.synth_spec, &mut self.synth_frame);
             for ((o, &y), &w) in self.ola[c]
