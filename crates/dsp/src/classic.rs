@@ -56,6 +56,16 @@ impl ClassicPhaseEngine {
     }
 }
 
+impl ClassicPhaseEngine {
+    /// Replaces the remembered synthesis phase of the previous frame by the phase that was
+    /// actually used (e.g. a neural engine's), so that falling back to this engine continues
+    /// coherently from there.
+    pub fn set_previous_phase(&mut self, phase: &[f32]) {
+        self.prev_phase.copy_from_slice(phase);
+        self.started = true;
+    }
+}
+
 impl PhaseEngine for ClassicPhaseEngine {
     fn name(&self) -> &str {
         "classic"

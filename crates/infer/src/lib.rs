@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod bundle;
+pub mod engine;
+pub mod error;
+pub mod meta;
+#[cfg(feature = "ort")]
+pub mod ort_backend;
+pub mod realtime;
+#[cfg(feature = "tract")]
+pub mod tract_backend;
+pub mod window;
+
+pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
+pub use bundle::ModelBundle;
+pub use engine::NeuralPhaseEngine;
+pub use error::InferError;
+pub use meta::{ModelMeta, PhaseOutput};
+pub use realtime::{EngineStatus, RealtimePhaseEngine, WaitMode};

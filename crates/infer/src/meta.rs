@@ -1,0 +1,267 @@
+//! `model.json`: the metadata that travels with every exported model (see
+//! `docs/model-format.md`), and the control-vector builder driven by it.
+
+use serde::Deserialize;
+
+use crate::error::InferError;
+use xodvox_dsp::{Controls, StftConfig};
+
+/// Bundle format version this runtime reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How the network's output turns into a phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhaseOutput {
+    /// The output is the phase of the frame itself.
+    Absolute,
+    /// The output rotates the previous output frame's phase.
+    Increment,
+}
+
+/// One tensor of the graph as declared in the metadata.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TensorSpec {
+    /// Graph input/output name.
+    pub name: String,
+    /// Element type (`float32`).
+    pub dtype: String,
+    /// Dimensions: numbers or the names of dynamic axes (`batch`, `time`).
+    pub shape: Vec<serde_json::Value>,
+}
+
+/// One named control and its transform to network input.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ControlSpec {
+    /// `stretch`, `pitch` or `style`.
+    pub name: String,
+    /// `log2`, `divide` or `one_hot`.
+    pub transform: String,
+    /// Entries of the control vector this control occupies.
+    pub size: usize,
+    /// Allowed range of the raw value, for numeric controls.
+    #[serde(default)]
+    pub range: Option<[f64; 2]>,
+    /// Divisor of the `divide` transform.
+    #[serde(default)]
+    pub divisor: Option<f64>,
+    /// Names of the classes of a `one_hot` control.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Unit of the raw value, for display.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// The parsed `model.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelMeta {
+    /// Must equal [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// True for test fixtures that are not real models.
+    #[serde(default)]
+    pub test_fixture: bool,
+    /// Sample rate in Hz the model was trained at.
+    pub sample_rate: u32,
+    /// FFT size in samples.
+    pub n_fft: usize,
+    /// Synthesis hop in samples.
+    pub hop: usize,
+    /// One-sided bins, `n_fft / 2 + 1`.
+    pub num_bins: usize,
+    /// Window name (`hann_periodic`).
+    pub window: String,
+    /// Frames of magnitude history the network looks at (receptive field, ≥ 1).
+    pub context_frames: usize,
+    /// Future frames the network needs (adds latency).
+    pub lookahead_frames: usize,
+    /// Meaning of the output.
+    pub phase_output: PhaseOutput,
+    /// Graph inputs.
+    pub inputs: Vec<TensorSpec>,
+    /// Graph outputs.
+    pub outputs: Vec<TensorSpec>,
+    /// Length of the control vector.
+    pub n_controls: usize,
+    /// Controls in vector order.
+    pub controls: Vec<ControlSpec>,
+    /// Style names (the `style` control's classes).
+    #[serde(default)]
+    pub styles: Vec<String>,
+    /// Free-form description (fixtures say so here).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Training provenance: config, data hash, commit, steps, metrics.
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+}
+
+impl ModelMeta {
+    /// Parses and validates metadata against what this runtime supports.
+    ///
+    /// # Errors
+    /// [`InferError::Metadata`] for malformed JSON; [`InferError::Mismatch`] for a wrong
+    /// version, window, sizes, tensor names or an unknown control.
+    pub fn parse(json: &str, source_name: &str) -> Result<Self, InferError> {
+        let meta: Self = serde_json::from_str(json).map_err(|e| InferError::Metadata {
+            source_name: source_name.to_string(),
+            message: e.to_string(),
+        })?;
+        meta.validate(source_name)?;
+        Ok(meta)
+    }
+
+    fn validate(&self, src: &str) -> Result<(), InferError> {
+        let mismatch = |field: &'static str, expected: String, got: String| InferError::Mismatch {
+            source_name: src.to_string(),
+            field,
+            expected,
+            got,
+        };
+        if self.format_version != FORMAT_VERSION {
+            return Err(mismatch(
+                "format_version",
+                FORMAT_VERSION.to_string(),
+                self.format_version.to_string(),
+            ));
+        }
+        if self.window != "hann_periodic" {
+            return Err(mismatch(
+                "window",
+                "\"hann_periodic\"".into(),
+                format!("{:?}", self.window),
+            ));
+        }
+        let stft = StftConfig {
+            n_fft: self.n_fft,
+            hop: self.hop,
+        };
+        if stft.validate().is_err() {
+            return Err(mismatch(
+                "n_fft/hop",
+                "a valid STFT".into(),
+                format!("{}/{}", self.n_fft, self.hop),
+            ));
+        }
+        if self.num_bins != stft.num_bins() {
+            return Err(mismatch(
+                "num_bins",
+                stft.num_bins().to_string(),
+                self.num_bins.to_string(),
+            ));
+        }
+        if self.context_frames == 0 || self.context_frames > 256 {
+            return Err(mismatch(
+                "context_frames",
+                "1..=256".into(),
+                self.context_frames.to_string(),
+            ));
+        }
+        if self.lookahead_frames != 0 {
+            return Err(mismatch(
+                "lookahead_frames",
+                "0 (not supported yet)".into(),
+                self.lookahead_frames.to_string(),
+            ));
+        }
+        if !(8_000..=384_000).contains(&self.sample_rate) {
+            return Err(mismatch(
+                "sample_rate",
+                "8000..=384000".into(),
+                self.sample_rate.to_string(),
+            ));
+        }
+        let names: Vec<&str> = self.inputs.iter().map(|t| t.name.as_str()).collect();
+        if names != ["mag", "control"] {
+            return Err(mismatch(
+                "inputs",
+                "[\"mag\", \"control\"]".into(),
+                format!("{names:?}"),
+            ));
+        }
+        let outs: Vec<&str> = self.outputs.iter().map(|t| t.name.as_str()).collect();
+        if outs != ["phase"] {
+            return Err(mismatch(
+                "outputs",
+                "[\"phase\"]".into(),
+                format!("{outs:?}"),
+            ));
+        }
+        let total: usize = self.controls.iter().map(|c| c.size).sum();
+        if total != self.n_controls {
+            return Err(mismatch(
+                "n_controls",
+                format!("{total} (sum of control sizes)"),
+                self.n_controls.to_string(),
+            ));
+        }
+        for c in &self.controls {
+            let ok = match (c.name.as_str(), c.transform.as_str()) {
+                ("stretch", "log2") | ("pitch", "divide") => c.size == 1,
+                ("style", "one_hot") => c.size == c.values.len() && !c.values.is_empty(),
+                _ => false,
+            };
+            if !ok {
+                return Err(mismatch(
+                    "controls",
+                    "stretch/log2, pitch/divide or style/one_hot with matching size".into(),
+                    format!("{}/{} of size {}", c.name, c.transform, c.size),
+                ));
+            }
+            if c.transform == "divide" && c.divisor.unwrap_or(0.0) == 0.0 {
+                return Err(mismatch(
+                    "controls.divisor",
+                    "non-zero".into(),
+                    format!("{:?}", c.divisor),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// STFT framing of the model.
+    pub fn stft(&self) -> StftConfig {
+        StftConfig {
+            n_fft: self.n_fft,
+            hop: self.hop,
+        }
+    }
+
+    /// Names of the styles the model can imitate (the `style` control's classes).
+    pub fn style_names(&self) -> Vec<String> {
+        self.controls
+            .iter()
+            .find(|c| c.name == "style")
+            .map_or_else(|| self.styles.clone(), |c| c.values.clone())
+    }
+
+    /// Writes the control vector for `controls` into `out` (length `n_controls`), clamping
+    /// numeric values to the trained range and falling back to style 0 for an unknown
+    /// style index. Never allocates.
+    pub fn write_control_vector(&self, controls: &Controls, out: &mut [f32]) {
+        let mut pos = 0;
+        for c in &self.controls {
+            let clamp = |v: f64| match c.range {
+                Some([lo, hi]) => v.clamp(lo, hi),
+                None => v,
+            };
+            match c.name.as_str() {
+                "stretch" => out[pos] = clamp(controls.stretch).log2() as f32,
+                "pitch" => {
+                    out[pos] = (clamp(controls.pitch_semitones) / c.divisor.unwrap_or(12.0)) as f32
+                }
+                _ => {
+                    let idx = if controls.style_index < c.size {
+                        controls.style_index
+                    } else {
+                        0
+                    };
+                    for (i, v) in out[pos..pos + c.size].iter_mut().enumerate() {
+                        *v = if i == idx { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+            pos += c.size;
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! ONNX Runtime backend (cargo feature `ort`), with the library loaded at run time
+//! (`load-dynamic`: nothing is downloaded at build time). The library is found through
+//! `ORT_DYLIB_PATH`, or as `libonnxruntime.so` beside the executable. Execution providers:
+//! CPU (default), CUDA, and TensorRT with FP16, an engine cache directory and
+//! min/opt/max shape profiles over the time axis (`XODVOX_ORT_PROVIDER=cpu|cuda|tensorrt`,
+//! `XODVOX_TRT_CACHE=DIR`).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::backend::PhaseBackend;
+use crate::bundle::ModelBundle;
+use crate::error::InferError;
+
+/// Execution provider for ONNX Runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The CPU execution provider.
+    Cpu,
+    /// NVIDIA CUDA.
+    Cuda,
+    /// NVIDIA TensorRT (FP16, engine cache, shape profiles), CUDA then CPU as fallbacks.
+    TensorRt,
+}
+
+impl Provider {
+    /// From `XODVOX_ORT_PROVIDER` (default CPU).
+    pub fn from_env() -> Result<Self, InferError> {
+        match std::env::var("XODVOX_ORT_PROVIDER").as_deref() {
+            Err(_) | Ok("cpu") | Ok("") => Ok(Self::Cpu),
+            Ok("cuda") => Ok(Self::Cuda),
+            Ok("tensorrt") | Ok("trt") => Ok(Self::TensorRt),
+            Ok(other) => Err(InferError::Unavailable(
+                "ort".into(),
+                format!("XODVOX_ORT_PROVIDER={other}: expected cpu, cuda or tensorrt"),
+            )),
+        }
+    }
+}
+
+fn library_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("libonnxruntime.so")))
+        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+}
+
+fn environment() -> Result<&'static Environment, InferError> {
+    static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let path = library_path();
+        if !path.exists() {
+            return Err(format!(
+                "ONNX Runtime library not found at {} (set ORT_DYLIB_PATH, e.g. to the libonnxruntime.so.* of the onnxruntime Python wheel)",
+                path.display()
+            ));
+        }
+        ort::init_from(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .with_name("xodvox")
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| InferError::Unavailable("ort".into(), e.clone()))
+}
+
+/// ONNX Runtime backend.
+pub struct OrtBackend {
+    session: Session,
+    bins: usize,
+    n_controls: usize,
+    provider: Provider,
+}
+
+impl OrtBackend {
+    /// Creates a session for the bundle with the provider from `XODVOX_ORT_PROVIDER`.
+    ///
+    /// # Errors
+    /// [`InferError::Unavailable`] without the library; [`InferError::Backend`] if the
+    /// session cannot be built.
+    pub fn new(bundle: &ModelBundle) -> Result<Self, InferError> {
+        Self::with_provider(bundle, Provider::from_env()?)
+    }
+
+    /// Creates a session with an explicit execution provider.
+    ///
+    /// # Errors
+    /// As [`OrtBackend::new`].
+    pub fn with_provider(bundle: &ModelBundle, provider: Provider) -> Result<Self, InferError> {
+        let env = environment()?;
+        let e = |e| InferError::backend("ort", e);
+        let meta = &bundle.meta;
+        let mut builder = Session::builder(env).map_err(e)?;
+        builder = builder
+            .with_intra_threads(1)
+            .map_err(|err| InferError::backend("ort", err))?;
+        let eps = match provider {
+            Provider::Cpu => vec![ort::ep::CPU::default().build()],
+            Provider::Cuda => vec![ort::ep::CUDA::default().build().error_on_failure()],
+            Provider::TensorRt => {
+                let cache = std::env::var("XODVOX_TRT_CACHE").unwrap_or_else(|_| {
+                    std::env::temp_dir()
+                        .join("xodvox-trt-cache")
+                        .display()
+                        .to_string()
+                });
+                let shape = |t: usize| {
+                    format!(
+                        "mag:1x1x{}x{t},control:1x{}",
+                        meta.num_bins, meta.n_controls
+                    )
+                };
+                vec![
+                    ort::ep::TensorRT::default()
+                        .with_fp16(true)
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(cache)
+                        .with_profile_min_shapes(shape(1))
+                        .with_profile_opt_shapes(shape(meta.context_frames))
+                        .with_profile_max_shapes(shape(meta.context_frames.max(64)))
+                        .build()
+                        .error_on_failure(),
+                    ort::ep::CUDA::default().build(),
+                ]
+            }
+        };
+        builder = builder
+            .with_execution_providers(eps)
+            .map_err(|err| InferError::backend("ort", err))?;
+        let session = builder.commit_from_memory(&bundle.onnx).map_err(e)?;
+        Ok(Self {
+            session,
+            bins: meta.num_bins,
+            n_controls: meta.n_controls,
+            provider,
+        })
+    }
+
+    /// The execution provider in use.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+}
+
+impl PhaseBackend for OrtBackend {
+    fn name(&self) -> &'static str {
+        "ort"
+    }
+
+    fn run(
+        &mut self,
+        mag: &[f32],
+        frames: usize,
+        control: &[f32],
+        phase_out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let e = |e| InferError::backend("ort", e);
+        let mag = TensorRef::from_array_view(([1usize, 1, self.bins, frames], mag)).map_err(e)?;
+        let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["mag" => mag, "control" => ctl])
+            .map_err(e)?;
+        let (shape, data) = outputs["phase"].try_extract_tensor::<f32>().map_err(e)?;
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        if dims != [1, 2, self.bins as i64, frames as i64] {
+            return Err(InferError::backend("ort", format!("output shape {dims:?}")));
+        }
+        for c in 0..2 {
+            for b in 0..self.bins {
+                phase_out[c * self.bins + b] = data[(c * self.bins + b) * frames + frames - 1];
+            }
+        }
+        Ok(())
+    }
+}

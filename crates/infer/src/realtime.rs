@@ -1,0 +1,336 @@
+//! [`RealtimePhaseEngine`]: the neural engine made safe for the audio thread. Inference runs
+//! on a worker thread; frames go there and phases come back through lock-free
+//! single-producer/single-consumer queues (`rtrb`) with preallocated storage. The engine
+//! lags by one frame ([`PhaseEngine::latency_frames`] = 1, i.e. one hop of latency): the
+//! phase for frame `m` is collected while frame `m + 1` is analysed. If it is not back by
+//! then, frame `m` takes the classical engine's phase (which always runs, kept in step with
+//! the phase actually used), a miss is counted, and the stream goes on coherently. In
+//! [`WaitMode::Offline`] the audio side waits for every result instead, so an offline bounce
+//! is fully neural and deterministic.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+use xodvox_dsp::phase::wrap_phase;
+use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
+
+use crate::backend::PhaseBackend;
+use crate::engine::apply_network_output;
+use crate::meta::ModelMeta;
+use crate::window::MagnitudeWindow;
+
+/// Frames that may be queued towards the worker.
+const QUEUE_FRAMES: usize = 8;
+/// Header of a message: frame id (two u32 halves as f32 bits) and a flag.
+const HEADER: usize = 3;
+/// Longest an offline wait lasts before the frame falls back (a stuck backend).
+const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether the audio side may wait for inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitMode {
+    /// Never wait: a late result is a miss and the classical phase is used.
+    RealTime,
+    /// Wait for every result (offline rendering, a host's offline bounce).
+    Offline,
+}
+
+/// Counters shared with the UI thread (all relaxed atomics; read them any time).
+#[derive(Debug, Default)]
+pub struct EngineStatus {
+    /// Frames synthesised.
+    pub frames: AtomicU64,
+    /// Frames whose neural phase was not back in time (classical phase used).
+    pub misses: AtomicU64,
+    /// Inferences that failed in the backend.
+    pub errors: AtomicU64,
+    /// Duration of the last inference, microseconds.
+    pub last_inference_us: AtomicU32,
+}
+
+/// A frame kept for the classical fallback.
+struct HeldFrame {
+    magnitude: Vec<f32>,
+    analysis_phase: Vec<f32>,
+    inst_freq: Vec<f32>,
+    analysis_hop: usize,
+    synthesis_hop: usize,
+    transient: bool,
+    controls: Controls,
+}
+
+/// Neural phase engine for the audio thread. See the module docs.
+pub struct RealtimePhaseEngine {
+    meta: Arc<ModelMeta>,
+    mode: WaitMode,
+    to_worker: Producer<f32>,
+    from_worker: Consumer<f32>,
+    stop: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    status: Arc<EngineStatus>,
+    control: Vec<f32>,
+    held: HeldFrame,
+    has_held: bool,
+    /// Id of the next frame to send.
+    next_id: u64,
+    /// Whether the held frame reached the worker.
+    held_sent: bool,
+    /// The next message must tell the worker to forget its window.
+    reset_pending: bool,
+    classic: ClassicPhaseEngine,
+    classic_phase: Vec<f32>,
+    reply: Vec<f32>,
+    phase: Vec<f32>,
+}
+
+fn id_bits(id: u64) -> [f32; 2] {
+    [f32::from_bits(id as u32), f32::from_bits((id >> 32) as u32)]
+}
+
+fn id_from(bits: &[f32]) -> u64 {
+    u64::from(bits[0].to_bits()) | (u64::from(bits[1].to_bits()) << 32)
+}
+
+/// Writes one message made of `parts` if it fits; returns whether it was written.
+fn send(producer: &mut Producer<f32>, parts: &[&[f32]]) -> bool {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let Ok(mut chunk) = producer.write_chunk(len) else {
+        return false;
+    };
+    let (a, b) = chunk.as_mut_slices();
+    let mut dst = a.iter_mut().chain(b.iter_mut());
+    for p in parts {
+        for &v in *p {
+            if let Some(d) = dst.next() {
+                *d = v;
+            }
+        }
+    }
+    chunk.commit_all();
+    true
+}
+
+/// Reads one message of `out.len()` values if one is complete.
+fn receive(consumer: &mut Consumer<f32>, out: &mut [f32]) -> bool {
+    let Ok(chunk) = consumer.read_chunk(out.len()) else {
+        return false;
+    };
+    let (a, b) = chunk.as_slices();
+    out[..a.len()].copy_from_slice(a);
+    out[a.len()..].copy_from_slice(b);
+    chunk.commit_all();
+    true
+}
+
+impl RealtimePhaseEngine {
+    /// Starts the worker thread with `backend` (built for `meta`).
+    ///
+    /// # Errors
+    /// The OS refuses to start a thread.
+    pub fn new(
+        meta: Arc<ModelMeta>,
+        backend: Box<dyn PhaseBackend>,
+        mode: WaitMode,
+    ) -> std::io::Result<Self> {
+        let bins = meta.num_bins;
+        let request_len = HEADER + bins + meta.n_controls;
+        let reply_len = HEADER + 2 * bins;
+        let (to_worker, worker_in) = RingBuffer::new(request_len * QUEUE_FRAMES);
+        let (worker_out, from_worker) = RingBuffer::new(reply_len * QUEUE_FRAMES);
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(EngineStatus::default());
+        let worker = {
+            let meta = meta.clone();
+            let stop = stop.clone();
+            let status = status.clone();
+            std::thread::Builder::new()
+                .name("xodvox-inference".into())
+                .spawn(move || worker_loop(&meta, backend, worker_in, worker_out, &stop, &status))?
+        };
+        let held = HeldFrame {
+            magnitude: vec![0.0; bins],
+            analysis_phase: vec![0.0; bins],
+            inst_freq: vec![0.0; bins],
+            analysis_hop: 0,
+            synthesis_hop: meta.hop,
+            transient: false,
+            controls: Controls::default(),
+        };
+        Ok(Self {
+            control: vec![0.0; meta.n_controls],
+            held,
+            has_held: false,
+            next_id: 0,
+            held_sent: false,
+            reset_pending: true,
+            classic: ClassicPhaseEngine::new(bins),
+            classic_phase: vec![0.0; bins],
+            reply: vec![0.0; reply_len],
+            phase: vec![0.0; bins],
+            meta,
+            mode,
+            to_worker,
+            from_worker,
+            stop,
+            worker: Some(worker),
+            status,
+        })
+    }
+
+    /// Shared counters for a UI.
+    pub fn status(&self) -> Arc<EngineStatus> {
+        self.status.clone()
+    }
+
+    /// Collects the worker's result for frame `id`; false if it is not (yet) there.
+    fn collect(&mut self, id: u64) -> bool {
+        let deadline = Instant::now() + OFFLINE_TIMEOUT;
+        loop {
+            while receive(&mut self.from_worker, &mut self.reply) {
+                let got = id_from(&self.reply[..2]);
+                if got == id {
+                    return self.reply[2] > 0.5;
+                }
+                // Older replies (after misses) are dropped.
+            }
+            if self.mode == WaitMode::RealTime || !self.held_sent || Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+}
+
+impl PhaseEngine for RealtimePhaseEngine {
+    fn name(&self) -> &str {
+        "neural"
+    }
+
+    fn num_bins(&self) -> usize {
+        self.meta.num_bins
+    }
+
+    fn latency_frames(&self) -> usize {
+        1
+    }
+
+    fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
+        // 1. Finish the held frame (the one the vocoder will synthesise now).
+        if self.has_held {
+            let id = self.next_id - 1;
+            let held = PhaseFrame {
+                magnitude: &self.held.magnitude,
+                analysis_phase: &self.held.analysis_phase,
+                inst_freq: &self.held.inst_freq,
+                analysis_hop: self.held.analysis_hop,
+                synthesis_hop: self.held.synthesis_hop,
+                transient: self.held.transient,
+                controls: self.held.controls,
+            };
+            self.classic.synthesis_phase(&held, &mut self.classic_phase);
+            if self.collect(id) {
+                let bins = self.meta.num_bins;
+                apply_network_output(
+                    self.meta.phase_output,
+                    &self.reply[HEADER..HEADER + 2 * bins],
+                    &mut self.phase,
+                );
+            } else {
+                self.status.misses.fetch_add(1, Ordering::Relaxed);
+                self.phase.copy_from_slice(&self.classic_phase);
+            }
+            self.classic.set_previous_phase(&self.phase);
+            self.status.frames.fetch_add(1, Ordering::Relaxed);
+            for (o, &p) in phase_out.iter_mut().zip(&self.phase) {
+                *o = wrap_phase(p);
+            }
+        } else {
+            phase_out.iter_mut().for_each(|p| *p = 0.0);
+        }
+
+        // 2. Hold the new frame and send it to the worker.
+        self.held.magnitude.copy_from_slice(frame.magnitude);
+        self.held
+            .analysis_phase
+            .copy_from_slice(frame.analysis_phase);
+        self.held.inst_freq.copy_from_slice(frame.inst_freq);
+        self.held.analysis_hop = frame.analysis_hop;
+        self.held.synthesis_hop = frame.synthesis_hop;
+        self.held.transient = frame.transient;
+        self.held.controls = frame.controls;
+        self.has_held = true;
+        self.meta
+            .write_control_vector(&frame.controls, &mut self.control);
+        let [lo, hi] = id_bits(self.next_id);
+        let flag = [if self.reset_pending { 1.0 } else { 0.0 }];
+        self.held_sent = send(
+            &mut self.to_worker,
+            &[&[lo, hi], &flag, frame.magnitude, &self.control],
+        );
+        if self.held_sent {
+            self.reset_pending = false;
+        }
+        self.next_id += 1;
+    }
+
+    fn reset(&mut self) {
+        self.has_held = false;
+        self.held_sent = false;
+        self.reset_pending = true;
+        self.phase.iter_mut().for_each(|p| *p = 0.0);
+        self.classic.reset();
+        while receive(&mut self.from_worker, &mut self.reply) {}
+    }
+}
+
+impl Drop for RealtimePhaseEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker_loop(
+    meta: &ModelMeta,
+    mut backend: Box<dyn PhaseBackend>,
+    mut input: Consumer<f32>,
+    mut output: Producer<f32>,
+    stop: &AtomicBool,
+    status: &EngineStatus,
+) {
+    let bins = meta.num_bins;
+    let mut request = vec![0.0f32; HEADER + bins + meta.n_controls];
+    let mut raw = vec![0.0f32; 2 * bins];
+    let mut window = MagnitudeWindow::new(bins, meta.context_frames);
+    while !stop.load(Ordering::Relaxed) {
+        if !receive(&mut input, &mut request) {
+            std::thread::sleep(Duration::from_micros(50));
+            continue;
+        }
+        if request[2] > 0.5 {
+            window.reset();
+        }
+        window.push(&request[HEADER..HEADER + bins]);
+        let (mag, frames) = window.view();
+        let start = Instant::now();
+        let ok = match backend.run(mag, frames, &request[HEADER + bins..], &mut raw) {
+            Ok(()) => true,
+            Err(_) => {
+                status.errors.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        };
+        status.last_inference_us.store(
+            start.elapsed().as_micros().min(u32::MAX as u128) as u32,
+            Ordering::Relaxed,
+        );
+        let flag = [if ok { 1.0 } else { 0.0 }];
+        // If the audio side stopped reading, the reply is dropped: it counts as a miss there.
+        let _ = send(&mut output, &[&request[..2], &flag, &raw]);
+    }
+}
