@@ -24,8 +24,7 @@ fn edit_json(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 
 fn refused(dir: &Path) -> String {
     ModelBundle::from_dir(dir)
-        .err()
-        .expect("bundle should be refused")
+        .expect_err("bundle should be refused")
         .to_string()
 }
 
@@ -38,9 +37,12 @@ fn missing_files_are_named() {
     assert!(refused(d.path()).contains("model.onnx"));
 }
 
+/// An edit of model.json.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn bad_metadata_is_named() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "format_version",
             Box::new(|v| v["format_version"] = 7.into()),
