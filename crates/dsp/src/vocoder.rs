@@ -365,8 +365,12 @@ impl PhaseVocoder {
                 *o += y * w;
             }
         }
-        for (e, &w) in self.envelope.iter_mut().zip(&self.window) {
-            *e += w * w;
+        // Frames still waiting for a lagging engine add nothing, not even window weight,
+        // so a lagging engine's output is the same stream shifted by its latency.
+        if ready {
+            for (e, &w) in self.envelope.iter_mut().zip(&self.window) {
+                *e += w * w;
+            }
         }
 
         // Emit the completed hop and shift the accumulators.

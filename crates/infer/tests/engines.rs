@@ -1,0 +1,135 @@
+//! The neural engine inside the real streaming chain: offline render, the real-time
+//! wrapper's offline mode against the inline engine, and deadline misses falling back to the
+//! classical phase without clicks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use xodvox_dsp::metrics::{cents, dominant_frequency};
+use xodvox_dsp::{render_offline, Controls, RenderSettings, Stretcher, StretcherConfig};
+use xodvox_infer::{
+    load_backend, BackendKind, InferError, ModelBundle, NeuralPhaseEngine, PhaseBackend,
+    RealtimePhaseEngine, WaitMode,
+};
+
+fn bundle() -> ModelBundle {
+    ModelBundle::from_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny"),
+    )
+    .unwrap()
+}
+
+fn sine(freq: f64, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (std::f64::consts::TAU * freq * i as f64 / 48_000.0).sin() as f32 * 0.5)
+        .collect()
+}
+
+#[test]
+fn neural_render_offline_inline_equals_real_time_wrapper_waiting() {
+    let b = bundle();
+    let input = vec![sine(440.0, 30_000), sine(660.0, 30_000)];
+    let settings = RenderSettings {
+        // No pitch: with resampling, a one-hop lag becomes a fractional output shift.
+        stretch: 1.3,
+        pitch_semitones: 0.0,
+        ..RenderSettings::default()
+    };
+    let inline = NeuralPhaseEngine::new(
+        b.meta.clone(),
+        load_backend(BackendKind::Tract, &b).unwrap(),
+    );
+    let a = render_offline(&input, &settings, Box::new(inline), &mut |_, _| {}).unwrap();
+    let rt = RealtimePhaseEngine::new(
+        b.meta.clone(),
+        load_backend(BackendKind::Tract, &b).unwrap(),
+        WaitMode::Offline,
+    )
+    .unwrap();
+    let status = rt.status();
+    let c = render_offline(&input, &settings, Box::new(rt), &mut |_, _| {}).unwrap();
+    assert_eq!(a.channels[0].len(), 39_000);
+    assert_eq!(c.channels[0].len(), 39_000);
+    assert_eq!(status.misses.load(std::sync::atomic::Ordering::Relaxed), 0);
+    for ch in 0..2 {
+        assert!(a.channels[ch].iter().all(|v| v.is_finite()));
+        let worst = a.channels[ch]
+            .iter()
+            .zip(&c.channels[ch])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+
+        assert!(
+            worst < 1e-4,
+            "channel {ch}: inline vs worker differ by {worst}"
+        );
+    }
+}
+
+/// A backend that is too slow for real time and returns a fixed phase.
+struct SlowBackend {
+    bins: usize,
+    delay: Duration,
+}
+
+impl PhaseBackend for SlowBackend {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn run(&mut self, _: &[f32], _: usize, _: &[f32], out: &mut [f32]) -> Result<(), InferError> {
+        std::thread::sleep(self.delay);
+        out[..self.bins].iter_mut().for_each(|v| *v = 1.0);
+        out[self.bins..].iter_mut().for_each(|v| *v = 0.0);
+        Ok(())
+    }
+}
+
+#[test]
+fn late_inference_falls_back_to_classic_without_clicks() {
+    let b = bundle();
+    let backend = Box::new(SlowBackend {
+        bins: 1025,
+        delay: Duration::from_millis(40),
+    });
+    let engine = RealtimePhaseEngine::new(b.meta.clone(), backend, WaitMode::RealTime).unwrap();
+    let status = engine.status();
+    let config = StretcherConfig {
+        channels: 1,
+        min_pitch_semitones: -12.0,
+        max_pitch_semitones: 12.0,
+        ..StretcherConfig::default()
+    };
+    let mut st = Stretcher::new(config, Box::new(engine)).unwrap();
+    st.set_controls(Controls {
+        pitch_semitones: 4.0,
+        ..Controls::default()
+    })
+    .unwrap();
+    let len = 48_000;
+    let input = sine(440.0, len);
+    let mut out = vec![0.0f32; len];
+    for (i, o) in out.chunks_mut(256).enumerate() {
+        let s = i * 256;
+        st.process(&[&input[s..s + o.len()]], &mut [o]);
+    }
+    let misses = status.misses.load(std::sync::atomic::Ordering::Relaxed);
+    let frames = status.frames.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(frames > 80, "frames {frames}");
+    assert!(
+        misses * 2 > frames,
+        "a 40 ms backend must miss most frames: {misses}/{frames}"
+    );
+    assert!(out.iter().all(|v| v.is_finite()));
+    let lat = st.latency_samples();
+    let steady = &out[lat + 4096..];
+    let jump = steady
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(jump < 0.2, "largest sample step {jump}");
+    let f = dominant_frequency(steady, 48_000.0);
+    let expected = 440.0 * 2f64.powf(4.0 / 12.0);
+    assert!(cents(f, expected).abs() < 5.0, "{f} Hz vs {expected}");
+    let _ = Arc::strong_count(&status);
+}
