@@ -1,0 +1,1 @@
+//! xodvox-dataset (being built).

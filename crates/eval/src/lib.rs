@@ -1,0 +1,1 @@
+//! xodvox-eval (being built).
