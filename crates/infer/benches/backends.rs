@@ -14,7 +14,9 @@ fn bench_backends(c: &mut Criterion) {
     let bundle = ModelBundle::from_dir(&dir).expect("fixture bundle");
     let bins = bundle.meta.num_bins;
     let frames = bundle.meta.context_frames;
-    let mag: Vec<f32> = (0..bins * frames).map(|i| ((i % 97) as f32) * 0.1).collect();
+    let mag: Vec<f32> = (0..bins * frames)
+        .map(|i| ((i % 97) as f32) * 0.1)
+        .collect();
     let control = vec![0.0f32; bundle.meta.n_controls];
     let mut out = vec![0.0f32; 2 * bins];
     let mut group = c.benchmark_group("phase_per_frame");
@@ -22,7 +24,11 @@ fn bench_backends(c: &mut Criterion) {
         match load_backend(kind, &bundle) {
             Ok(mut backend) => {
                 group.bench_function(format!("{kind:?}").to_lowercase(), |b| {
-                    b.iter(|| backend.run(black_box(&mag), frames, &control, &mut out).unwrap())
+                    b.iter(|| {
+                        backend
+                            .run(black_box(&mag), frames, &control, &mut out)
+                            .unwrap()
+                    })
                 });
             }
             Err(e) => eprintln!("skipping {kind:?}: {e}"),
@@ -30,7 +36,9 @@ fn bench_backends(c: &mut Criterion) {
     }
     let mut classic = ClassicPhaseEngine::new(bins);
     let phase = vec![0.0f32; bins];
-    let freq: Vec<f32> = (0..bins).map(|k| k as f32 * std::f32::consts::TAU / 2048.0).collect();
+    let freq: Vec<f32> = (0..bins)
+        .map(|k| k as f32 * std::f32::consts::TAU / 2048.0)
+        .collect();
     let mut phase_out = vec![0.0f32; bins];
     group.bench_function("classic_baseline", |b| {
         b.iter(|| {
