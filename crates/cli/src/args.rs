@@ -55,6 +55,9 @@ with a note. Prints a Markdown table: seconds, real-time factor (audio seconds /
 time relative to XodVox classical (in process) on the same task."
     )]
     Bench(BenchArgs),
+    /// Build training pairs with SoX and Rubber Band (`dataset build`), print the dataset card
+    /// (`dataset stats`), merge shard manifests (`dataset merge`).
+    Dataset(crate::dataset_cmd::DatasetArgs),
 }
 
 /// Which phase engine renders the output.

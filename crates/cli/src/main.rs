@@ -5,6 +5,7 @@
 mod args;
 mod audio_io;
 mod bench;
+mod dataset_cmd;
 mod errors;
 mod render;
 mod signal;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Render(args) => render::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Dataset(args) => dataset_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
