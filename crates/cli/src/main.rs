@@ -7,6 +7,7 @@ mod audio_io;
 mod bench;
 mod dataset_cmd;
 mod errors;
+mod neural;
 mod render;
 mod signal;
 

@@ -715,7 +715,7 @@ fn make_pair(
 }
 
 /// Checks the generator's output, fixes its length to `round(N × stretch)` (a few frames at
-/// most), hashes it and renames it into place. Returns (frames, adjustment, sha256).
+/// most), re-encodes it as plain 32-bit float WAV, hashes it and renames it into place. Returns (frames, adjustment, sha256).
 fn finish_target(
     plan: &PairPlan,
     config: &DatasetConfig,
@@ -738,11 +738,11 @@ fn finish_target(
             info.num_frames, plan.clip.num_frames, plan.stretch
         ));
     }
-    if adjust != 0 {
-        let (_, mut samples) = read_wav(tmp).map_err(|e| e.to_string())?;
-        samples.resize(expected as usize * config.channels as usize, 0.0);
-        write_wav(tmp, config.sample_rate, config.channels, &samples).map_err(|e| e.to_string())?;
-    }
+    // Always re-encoded: libsndfile (Rubber Band's writer) puts a time-stamped PEAK chunk in
+    // float WAV files, so its bytes differ from run to run even when the audio does not.
+    let (_, mut samples) = read_wav(tmp).map_err(|e| e.to_string())?;
+    samples.resize(expected as usize * config.channels as usize, 0.0);
+    write_wav(tmp, config.sample_rate, config.channels, &samples).map_err(|e| e.to_string())?;
     let sha = sha256_file(tmp).map_err(|e| e.to_string())?;
     std::fs::rename(tmp, target).map_err(|e| format!("{}: {e}", target.display()))?;
     Ok((expected, adjust, sha))

@@ -69,7 +69,9 @@ pub struct DatasetConfig {
     pub pitch_max_semitones: f64,
     /// Styles drawn uniformly per pair. Default all: `rb-fine`, `rb-crisp`, `rb-formant`, `sox`.
     pub styles: Vec<Style>,
-    /// Rubber Band R2 crispness (`--crisp N`, 0 to 6) of the `rb-crisp` style. Default 5.
+    /// Rubber Band R2 crispness (`--crisp N`, 0 to 6) of the `rb-crisp` style. Default 4: the
+    /// highest level that keeps a steady tone in tune (Rubber Band 3.1.2 R2 at 5, its own
+    /// default, and 6 moves a sine by −5 to −22 cents, measured in `tests/conventions.rs`).
     pub crispness: u8,
     /// Split fractions (by source group). Default 0.8 / 0.1 / 0.1.
     pub split: SplitFractions,
@@ -97,7 +99,7 @@ impl Default for DatasetConfig {
             pitch_min_semitones: -12.0,
             pitch_max_semitones: 12.0,
             styles: Style::ALL.to_vec(),
-            crispness: 5,
+            crispness: 4,
             split: SplitFractions::default(),
             default_licence: "unknown".to_owned(),
             tool_timeout_seconds: 600,
