@@ -33,22 +33,16 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
             ),
         ));
     }
-    match (args.engine, &args.model) {
-        (EngineChoice::Neural, _) => {
-            return Err(CliError::new(
-                ExitKind::Usage,
-                "the neural engine is not built yet (it comes with the inference crate); \
-                 use --engine classic",
-            ))
-        }
-        (EngineChoice::Classic, Some(_)) => {
-            return Err(CliError::new(
-                ExitKind::Usage,
-                "--model DIR is only used with --engine neural",
-            ))
-        }
-        (EngineChoice::Classic, None) => {}
+    if args.engine == EngineChoice::Classic && args.model.is_some() {
+        return Err(CliError::new(
+            ExitKind::Usage,
+            "--model DIR is only used with --engine neural",
+        ));
     }
+    let neural = match args.engine {
+        EngineChoice::Neural => Some(crate::neural::load(args.model.as_deref())?),
+        EngineChoice::Classic => None,
+    };
 
     check_not_same_file(&args.input, &args.output)?;
     // Fail on an unreadable input before touching the output directory.
@@ -70,21 +64,49 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         );
     }
 
+    // The neural engine runs at its model's rate: convert at the edges.
+    let engine_rate = neural.as_ref().map_or(audio.sample_rate, |n| n.sample_rate);
     let settings = RenderSettings {
-        sample_rate: f64::from(audio.sample_rate),
+        sample_rate: f64::from(engine_rate),
         stretch: args.stretch,
         pitch_semitones: total_pitch,
-        ..RenderSettings::default()
+        n_fft: neural.as_ref().map_or(2048, |n| n.n_fft),
+        hop: neural.as_ref().map_or(512, |n| n.hop),
     };
-    let engine = classic_engine(settings.n_fft);
     let seconds_in = audio.num_frames() as f64 / f64::from(audio.sample_rate);
     let bar = progress_bar(args.quiet || seconds_in < PROGRESS_MIN_SECONDS);
     let mut progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let result =
-        render_offline(&audio.channels, &settings, engine, &mut progress).tag(ExitKind::Other)?;
+    let result = match neural {
+        None => render_offline(
+            &audio.channels,
+            &settings,
+            classic_engine(settings.n_fft),
+            &mut progress,
+        )
+        .tag(ExitKind::Other)?,
+        Some(n) => {
+            let input = crate::neural::resample(&audio.channels, audio.sample_rate, engine_rate)?;
+            let mut r =
+                render_offline(&input, &settings, n.engine, &mut progress).tag(ExitKind::Other)?;
+            let back = crate::neural::resample(&r.channels, engine_rate, audio.sample_rate)?;
+            let want = (audio.num_frames() as f64 * args.stretch).round() as usize;
+            r.channels = back
+                .into_iter()
+                .map(|mut c| {
+                    c.resize(want, 0.0);
+                    c
+                })
+                .collect();
+            r
+        }
+    };
+    let settings = RenderSettings {
+        sample_rate: f64::from(audio.sample_rate),
+        ..settings
+    };
     bar.finish_and_clear();
     drop(audio);
 

@@ -1,0 +1,100 @@
+//! `--engine neural`: load a model bundle into the inline neural phase engine, and convert
+//! the audio to the model's sample rate and back (the network's bins are in Hz of that rate).
+
+use std::path::Path;
+
+use rubato::audioadapter::Adapter;
+use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+use rubato::{Fft, FixedSync, Resampler};
+use xodvox_dsp::PhaseEngine;
+use xodvox_infer::{load_backend, BackendKind, ModelBundle, NeuralPhaseEngine};
+
+use crate::errors::{CliError, ExitKind};
+
+/// A loaded neural engine and the framing it needs.
+pub struct NeuralSetup {
+    /// The engine, ready for `render_offline`.
+    pub engine: Box<dyn PhaseEngine>,
+    /// Sample rate the model was trained at, Hz.
+    pub sample_rate: u32,
+    /// FFT size of the model.
+    pub n_fft: usize,
+    /// Synthesis hop of the model.
+    pub hop: usize,
+}
+
+/// Loads `DIR/model.onnx` + `DIR/model.json` with the backend named by `XODVOX_BACKEND`
+/// (`tract`, the default, or `ort`).
+///
+/// # Errors
+/// Usage error without `--model` (no default model ships yet) or with an unknown backend;
+/// input error for a missing or broken bundle, naming the file and the problem.
+pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
+    let dir = model.ok_or_else(|| {
+        CliError::new(
+            ExitKind::Usage,
+            "--engine neural needs --model DIR: no default model is shipped yet \
+             (export one with `xodvox-train export CKPT DIR`)",
+        )
+    })?;
+    let kind: BackendKind = match std::env::var("XODVOX_BACKEND") {
+        Ok(v) => v
+            .parse()
+            .map_err(|e: String| CliError::new(ExitKind::Usage, format!("XODVOX_BACKEND: {e}")))?,
+        Err(_) => BackendKind::Tract,
+    };
+    let bundle = ModelBundle::from_dir(dir)
+        .map_err(|e| CliError::new(ExitKind::Input, format!("model bundle: {e}")))?;
+    let backend = load_backend(kind, &bundle).map_err(|e| {
+        CliError::new(
+            ExitKind::Input,
+            format!("model bundle {}: {e}", dir.display()),
+        )
+    })?;
+    if bundle.meta.test_fixture {
+        eprintln!(
+            "warning: {}: this model is a test fixture, not a trained model; expect poor audio",
+            dir.display()
+        );
+    }
+    let meta = bundle.meta.clone();
+    Ok(NeuralSetup {
+        engine: Box::new(NeuralPhaseEngine::new(meta.clone(), backend)),
+        sample_rate: meta.sample_rate,
+        n_fft: meta.n_fft,
+        hop: meta.hop,
+    })
+}
+
+/// Resamples whole channels from `from` Hz to `to` Hz (rubato's FFT resampler, delay
+/// trimmed), returning `round(len × to / from)` frames per channel.
+///
+/// # Errors
+/// If rubato refuses the rates.
+pub fn resample(channels: &[Vec<f32>], from: u32, to: u32) -> Result<Vec<Vec<f32>>, CliError> {
+    if from == to {
+        return Ok(channels.to_vec());
+    }
+    let n = channels.len();
+    let len = channels.first().map_or(0, Vec::len);
+    let fail = |e: &dyn std::fmt::Display| {
+        CliError::new(
+            ExitKind::Other,
+            format!("resampling {from} Hz -> {to} Hz: {e}"),
+        )
+    };
+    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, n, FixedSync::Both)
+        .map_err(|e| fail(&e))?;
+    let input = SequentialSliceOfVecs::new(channels, n, len).map_err(|e| fail(&e))?;
+    let out = r.process_all(&input, len, None).map_err(|e| fail(&e))?;
+    let frames = out.frames();
+    let data = out.take_data();
+    let want = (len as f64 * f64::from(to) / f64::from(from)).round() as usize;
+    Ok((0..n)
+        .map(|c| {
+            let mut ch: Vec<f32> = (0..frames).map(|i| data[i * n + c]).collect();
+            ch.resize(want, 0.0);
+            ch
+        })
+        .collect())
+}

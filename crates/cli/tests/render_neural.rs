@@ -1,0 +1,104 @@
+//! `xodvox render --engine neural` end to end with the committed fixture model: rate
+//! conversion at the edges, exact length, finite output, and clear errors for a missing or
+//! broken bundle.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny")
+}
+
+fn write_wav(path: &Path, rate: u32, channels: u16, frames: usize) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..frames {
+        let v = (i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 12_000.0;
+        for _ in 0..channels {
+            w.write_sample(v as i16).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+fn xodvox(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xodvox"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn neural_render_at_another_rate_keeps_rate_and_exact_length() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = d.path().join("in.wav");
+    let out = d.path().join("out.wav");
+    write_wav(&inp, 44_100, 2, 30_000);
+    let model = fixture();
+    let o = xodvox(&[
+        "render",
+        inp.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--engine",
+        "neural",
+        "--model",
+        model.to_str().unwrap(),
+        "--stretch",
+        "1.5",
+        "--pitch",
+        "-3",
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("test fixture"),
+        "fixture warning missing: {stderr}"
+    );
+    let r = hound::WavReader::open(&out).unwrap();
+    assert_eq!(r.spec().sample_rate, 44_100);
+    assert_eq!(r.spec().channels, 2);
+    assert_eq!(r.duration(), 45_000);
+    let samples: Vec<f32> = r.into_samples::<f32>().map(|s| s.unwrap()).collect();
+    assert!(samples.iter().all(|v| v.is_finite()));
+    assert!(samples.iter().any(|v| v.abs() > 0.01), "output is silent");
+}
+
+#[test]
+fn neural_without_model_or_with_a_broken_one_fails_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = d.path().join("in.wav");
+    let out = d.path().join("out.wav");
+    write_wav(&inp, 48_000, 1, 4_800);
+    let o = xodvox(&[
+        "render",
+        inp.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--engine",
+        "neural",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--model DIR"));
+    let broken = d.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::copy(fixture().join("model.onnx"), broken.join("model.onnx")).unwrap();
+    std::fs::write(broken.join("model.json"), "{\"format_version\": 2}").unwrap();
+    let o = xodvox(&[
+        "render",
+        inp.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--engine",
+        "neural",
+        "--model",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("model.json"), "{err}");
+    assert!(!out.exists(), "no output may be left behind");
+}
