@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod alloc_counter;
 pub mod classic;
 pub mod error;
 pub mod metrics;

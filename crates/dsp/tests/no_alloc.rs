@@ -1,54 +1,14 @@
 //! Proves that the streaming calls never touch the heap: a counting global allocator
-//! records every allocation made on this thread while `COUNTING` is set.
+//! (`xodvox_dsp::alloc_counter`) records every heap operation made on this thread.
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use common::*;
+use xodvox_dsp::alloc_counter::{count_allocations as counted, CountingAllocator};
 use xodvox_dsp::{ClassicPhaseEngine, Controls, Stretcher, StretcherConfig};
-
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = COUNTING.try_with(|c| {
-        if c.get() {
-            COUNT.with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-fn counted<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    COUNT.with(|n| n.set(0));
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, COUNT.with(|n| n.get()))
-}
 
 #[test]
 fn the_counter_sees_allocations() {

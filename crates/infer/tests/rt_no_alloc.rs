@@ -2,42 +2,11 @@
 //! allocator records allocations made on the test (audio) thread only; the worker thread's
 //! inference allocations are not counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::PathBuf;
 
+use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_dsp::{Controls, Stretcher, StretcherConfig};
 use xodvox_infer::{load_backend, BackendKind, ModelBundle, RealtimePhaseEngine, WaitMode};
-
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = COUNTING.try_with(|c| {
-        if c.get() {
-            COUNT.with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note();
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -55,29 +24,29 @@ fn real_time_neural_processing_does_not_allocate_on_the_audio_thread() {
     let input: Vec<f32> = (0..len).map(|i| ((i as f32) * 0.031).sin() * 0.4).collect();
     let mut left = vec![0.0f32; len];
     let mut right = vec![0.0f32; len];
-    COUNT.with(|n| n.set(0));
+    let mut total = 0;
     let mut pos = 0;
     let mut block = 1;
     while pos < len {
         let b = block.min(len - pos);
-        COUNTING.with(|c| c.set(true));
-        st.set_controls(Controls {
-            pitch_semitones: (pos as f64 / len as f64) * 10.0 - 5.0,
-            ..Controls::default()
-        })
-        .unwrap();
-        st.process(
-            &[&input[pos..pos + b], &input[pos..pos + b]],
-            &mut [&mut left[pos..pos + b], &mut right[pos..pos + b]],
-        );
-        COUNTING.with(|c| c.set(false));
+        let ((), n) = count_allocations(|| {
+            st.set_controls(Controls {
+                pitch_semitones: (pos as f64 / len as f64) * 10.0 - 5.0,
+                ..Controls::default()
+            })
+            .unwrap();
+            st.process(
+                &[&input[pos..pos + b], &input[pos..pos + b]],
+                &mut [&mut left[pos..pos + b], &mut right[pos..pos + b]],
+            );
+        });
+        total += n;
         pos += b;
         block = block * 7 % 1531 + 1;
         // Give the worker time, as a real audio callback period would.
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
-    let n = COUNT.with(|n| n.get());
-    assert_eq!(n, 0, "the audio thread allocated {n} times");
+    assert_eq!(total, 0, "the audio thread allocated {total} times");
     assert!(left.iter().chain(&right).all(|v| v.is_finite()));
     let frames = status.frames.load(std::sync::atomic::Ordering::Relaxed);
     assert!(frames > 50, "frames synthesised: {frames}");
