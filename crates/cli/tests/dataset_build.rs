@@ -460,3 +460,62 @@ fn which(program: &str) -> PathBuf {
         })
         .unwrap_or_else(|| panic!("`{program}` not on PATH"))
 }
+
+#[test]
+fn corpus_manifest_gives_licences_categories_and_groups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("corpus");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let mut lines = String::new();
+    // Six scores, each "rendered" twice (two files of one group).
+    for score in 0..6 {
+        for sf in ["a", "b"] {
+            let file = format!("s{score}-{sf}.wav");
+            let hz = (220 + 40 * score).to_string();
+            sox(&[
+                "-R",
+                "-n",
+                "-r",
+                "48000",
+                "-c",
+                "2",
+                input.join(&file).to_str().expect("utf8"),
+                "synth",
+                "1.0",
+                "sine",
+                &hz,
+                "vol",
+                "0.4",
+            ]);
+            lines.push_str(&format!(
+                "{{\"file\":\"{file}\",\"licence\":\"CC0-1.0\",\"category\":\"music\",\"group\":\"score{score}\",\"source\":\"score {score} font {sf}\"}}\n"
+            ));
+        }
+    }
+    std::fs::write(input.join("corpus.jsonl"), lines).expect("write");
+    let config = dir.path().join("dataset.toml");
+    std::fs::write(
+        &config,
+        "clip_seconds = 1.0\npairs_per_clip = 1\nstyles = [\"sox\"]\n",
+    )
+    .expect("config");
+    let out = dir.path().join("ds");
+    let res = build(&input, &out, &config, &[]);
+    assert!(res.status.success(), "{}", stderr(&res));
+    let rows = read_manifest(&out.join("manifest.jsonl")).expect("manifest");
+    assert_eq!(rows.len(), 12);
+    let mut split_of_group: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for row in &rows {
+        assert_eq!(row.licence, "CC0-1.0", "{}", row.id);
+        assert_eq!(row.category.as_deref(), Some("music"), "{}", row.id);
+        assert!(row.source.starts_with("score "), "{}", row.source);
+        split_of_group
+            .entry(&row.group)
+            .or_default()
+            .insert(&row.split);
+    }
+    assert_eq!(split_of_group.len(), 6);
+    for (group, splits) in &split_of_group {
+        assert_eq!(splits.len(), 1, "group {group} is in {splits:?}");
+    }
+}
