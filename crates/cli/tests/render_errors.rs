@@ -46,14 +46,7 @@ fn bad_values_are_usage_errors() {
         (&["--cents", "150"], &["--cents", "150"]),
         (&["--pitch", "24", "--cents", "1"], &["total pitch", "24"]),
         (&["--pitch", "-24", "--cents", "-50"], &["total pitch"]),
-        (
-            &["--engine", "neural"],
-            &["neural engine is not built yet", "--engine classic"],
-        ),
-        (
-            &["--engine", "neural", "--model", "/nonexistent"],
-            &["neural"],
-        ),
+        (&["--engine", "neural"], &["--engine neural", "--model DIR"]),
         (&["--model", "/tmp"], &["--model", "--engine neural"]),
         (&["--engine", "magic"], &["magic"]),
         (&["--format", "mp3"], &["mp3"]),
@@ -64,6 +57,14 @@ fn bad_values_are_usage_errors() {
         assert_fails(&out, USAGE, needles, &format!("{flags:?}"));
         assert!(!output.exists(), "{flags:?}: output written");
     }
+    // A model directory that is not a bundle is an unusable input (the model), not a usage error.
+    let out = render(
+        &input,
+        &output,
+        &["--engine", "neural", "--model", "/nonexistent"],
+    );
+    assert_fails(&out, INPUT, &["model"], "missing model bundle");
+    assert!(!output.exists(), "missing model: output written");
     let out = xodvox(["render", "only-one-arg.wav"]);
     assert_fails(&out, USAGE, &["OUT"], "missing OUT");
     assert_eq!(std::fs::read(&input).unwrap(), before, "input modified");
