@@ -1,0 +1,284 @@
+//! Quality measures. Distances to a reference reuse `xodvox_dsp::metrics`; this module adds the
+//! reference-free spectral convergence, pitch error on steady segments and onset error.
+
+use realfft::RealFftPlanner;
+use serde::Serialize;
+
+use crate::set::{PitchSegment, Task};
+
+pub use xodvox_dsp::metrics::{cents, log_spectral_distance, multi_resolution_stft_distance};
+
+/// FFT size of the spectral-convergence STFT (the model's framing).
+pub const SC_N_FFT: usize = 2048;
+/// Hop of the spectral-convergence STFT.
+pub const SC_HOP: usize = 512;
+
+/// Periodic Hann window of `n` samples.
+fn hann(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos()) as f32)
+        .collect()
+}
+
+/// 4-point cubic Hermite interpolation of `x` at fractional position `pos` (0 outside);
+/// exact at integer positions.
+fn sample_at(x: &[f32], pos: f64) -> f32 {
+    let i = pos.floor();
+    let frac = (pos - i) as f32;
+    let i = i as isize;
+    let get = |k: isize| {
+        if k < 0 || k as usize >= x.len() {
+            0.0
+        } else {
+            x[k as usize]
+        }
+    };
+    if frac == 0.0 {
+        return get(i);
+    }
+    let (y0, y1, y2, y3) = (get(i - 1), get(i), get(i + 1), get(i + 2));
+    let c1 = 0.5 * (y2 - y0);
+    let c2 = y0 - 2.5 * y1 + 2.0 * y2 - 0.5 * y3;
+    let c3 = 0.5 * (y3 - y0) + 1.5 * (y1 - y2);
+    ((c3 * frac + c2) * frac + c1) * frac + y1
+}
+
+/// Magnitude frames of a signal read through `position(frame_idx, sample_idx)`: frame `k`,
+/// sample `i` of the window takes `signal` at that (fractional) position.
+fn magnitude_frames(
+    signal: &[f32],
+    frames: usize,
+    position: impl Fn(usize, usize) -> f64,
+) -> Vec<Vec<f32>> {
+    let mut planner = RealFftPlanner::<f32>::new();
+    let fft = planner.plan_fft_forward(SC_N_FFT);
+    let window = hann(SC_N_FFT);
+    let mut buf = fft.make_input_vec();
+    let mut spec = fft.make_output_vec();
+    (0..frames)
+        .map(|k| {
+            for (i, (b, w)) in buf.iter_mut().zip(&window).enumerate() {
+                *b = sample_at(signal, position(k, i)) * w;
+            }
+            fft.process(&mut buf, &mut spec)
+                .expect("sizes from the plan");
+            spec.iter().map(|c| c.norm()).collect()
+        })
+        .collect()
+}
+
+/// Number of STFT frames (centred on `k · SC_HOP`) covering `len` samples.
+fn frame_count(len: usize) -> usize {
+    len / SC_HOP + 1
+}
+
+/// The magnitudes a stretcher is asked to produce for `task`: output frame `k` (centred on
+/// output sample `k · 512`) is the input read around input sample `k · 512 / stretch`,
+/// `2^(pitch/12)` samples per output sample (cubic interpolation), Hann-windowed, 2048-point
+/// FFT. This is the chain's own definition (pitch by stretch + resample), independent of
+/// any engine. Returns `out_len / 512 + 1` frames of 1025 bins.
+pub fn intended_magnitudes(input: &[f32], task: Task, out_len: usize) -> Vec<Vec<f32>> {
+    let ratio = task.pitch_ratio();
+    let half = (SC_N_FFT / 2) as f64;
+    magnitude_frames(input, frame_count(out_len), |k, i| {
+        (k * SC_HOP) as f64 / task.stretch + (i as f64 - half) * ratio
+    })
+}
+
+/// Spectral convergence of `output` against the intended magnitudes of `input` under `task`
+/// (see [`intended_magnitudes`]): `‖|STFT(output)| − intended‖_F / ‖intended‖_F`. Reference-free:
+/// it measures how consistent the output's spectrum is with what was asked, whatever the
+/// phase. 0 for an identity task on an unchanged signal.
+pub fn spectral_convergence(input: &[f32], task: Task, output: &[f32]) -> f64 {
+    let intended = intended_magnitudes(input, task, output.len());
+    let half = (SC_N_FFT / 2) as f64;
+    let actual = magnitude_frames(output, intended.len(), |k, i| {
+        (k * SC_HOP) as f64 + i as f64 - half
+    });
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (a, b) in intended.iter().zip(&actual) {
+        for (&x, &y) in a.iter().zip(b) {
+            diff += (f64::from(y) - f64::from(x)).powi(2);
+            norm += f64::from(x).powi(2);
+        }
+    }
+    (diff / norm.max(1e-30)).sqrt()
+}
+
+/// Frequency (Hz) of the strongest peak of `signal` between `lo_hz` and `hi_hz`
+/// (Hann window, 4× zero padding, Gaussian peak interpolation).
+pub fn band_peak_frequency(signal: &[f32], sample_rate: f64, lo_hz: f64, hi_hz: f64) -> f64 {
+    let n = signal.len().max(2);
+    let fft_len = (n * 4).next_power_of_two();
+    let mut planner = RealFftPlanner::<f64>::new();
+    let plan = planner.plan_fft_forward(fft_len);
+    let mut buf = plan.make_input_vec();
+    for (i, &x) in signal.iter().enumerate() {
+        let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
+        buf[i] = f64::from(x) * w;
+    }
+    let mut spec = plan.make_output_vec();
+    plan.process(&mut buf, &mut spec)
+        .expect("sizes from the plan");
+    let mags: Vec<f64> = spec.iter().map(|c| c.norm().max(1e-30).ln()).collect();
+    let bin_hz = sample_rate / fft_len as f64;
+    let lo = ((lo_hz / bin_hz).floor() as usize).max(1);
+    let hi = ((hi_hz / bin_hz).ceil() as usize)
+        .min(mags.len() - 2)
+        .max(lo);
+    let k = (lo..=hi)
+        .max_by(|&a, &b| mags[a].total_cmp(&mags[b]))
+        .unwrap_or(lo);
+    let (a, b, c) = (mags[k - 1], mags[k], mags[k + 1]);
+    let denom = a - 2.0 * b + c;
+    let delta = if denom.abs() > 1e-30 {
+        (0.5 * (a - c) / denom).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    (k as f64 + delta) * bin_hz
+}
+
+/// Pitch error of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PitchError {
+    /// Expected fundamental in Hz.
+    pub expected_hz: f64,
+    /// Strongest peak within half an octave of it, Hz.
+    pub measured_hz: f64,
+    /// `1200 · log2(measured / expected)`.
+    pub cents: f64,
+}
+
+/// Pitch errors of `output` on each expected segment (times in seconds of the output). The
+/// measured pitch is the strongest spectral peak within ±6 semitones of the expected
+/// fundamental, so a wrong harmonic balance is not mistaken for a pitch error. Segments
+/// that fall outside the output are skipped.
+pub fn pitch_errors(
+    output: &[f32],
+    sample_rate: f64,
+    segments: &[PitchSegment],
+) -> Vec<PitchError> {
+    segments
+        .iter()
+        .filter_map(|s| {
+            let a = ((s.start_s * sample_rate).round() as usize).min(output.len());
+            let b = ((s.end_s * sample_rate).round() as usize).min(output.len());
+            if b < a + 1024 {
+                return None;
+            }
+            let measured = band_peak_frequency(
+                &output[a..b],
+                sample_rate,
+                s.f0_hz * 0.5f64.sqrt(),
+                s.f0_hz * 2f64.sqrt(),
+            );
+            Some(PitchError {
+                expected_hz: s.f0_hz,
+                measured_hz: measured,
+                cents: cents(measured, s.f0_hz),
+            })
+        })
+        .collect()
+}
+
+/// Length of the onset detector's energy smoothing in samples (1/3 ms at 48 kHz).
+const ONSET_SMOOTH: usize = 16;
+
+/// Onset time (seconds) near `expected_s`: within ±`window_s`, the first sample where the
+/// smoothed energy rises a quarter of the way from its level at the window start to its peak
+/// in the window. `None` when the window is silent (a lost hit).
+pub fn detect_onset(
+    signal: &[f32],
+    sample_rate: f64,
+    expected_s: f64,
+    window_s: f64,
+) -> Option<f64> {
+    let a = ((expected_s - window_s) * sample_rate).floor().max(0.0) as usize;
+    let b = (((expected_s + window_s) * sample_rate).ceil() as usize).min(signal.len());
+    if b <= a + ONSET_SMOOTH {
+        return None;
+    }
+    let energy: Vec<f64> = (a..b)
+        .map(|n| {
+            let lo = n.saturating_sub(ONSET_SMOOTH / 2);
+            let hi = (n + ONSET_SMOOTH / 2).min(signal.len());
+            signal[lo..hi]
+                .iter()
+                .map(|&v| f64::from(v).powi(2))
+                .sum::<f64>()
+                / ONSET_SMOOTH as f64
+        })
+        .collect();
+    let peak = energy.iter().copied().fold(0.0, f64::max);
+    if peak < 1e-9 {
+        return None;
+    }
+    let base = energy[0].min(peak);
+    let threshold = base + 0.25 * (peak - base);
+    let idx = energy.iter().position(|&e| e >= threshold)?;
+    Some((a + idx) as f64 / sample_rate)
+}
+
+/// Onset errors of a whole clip.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OnsetErrors {
+    /// Signed error per hit in milliseconds (negative = early, e.g. pre-echo); lost hits
+    /// are left out.
+    pub errors_ms: Vec<f64>,
+    /// Hits found in the reference (or expected) but not in the output.
+    pub missed: usize,
+}
+
+impl OnsetErrors {
+    /// Mean absolute error in ms (`None` if every hit was lost).
+    pub fn mean_abs_ms(&self) -> Option<f64> {
+        (!self.errors_ms.is_empty()).then(|| {
+            self.errors_ms.iter().map(|e| e.abs()).sum::<f64>() / self.errors_ms.len() as f64
+        })
+    }
+
+    /// Mean signed error in ms.
+    pub fn mean_signed_ms(&self) -> Option<f64> {
+        (!self.errors_ms.is_empty())
+            .then(|| self.errors_ms.iter().sum::<f64>() / self.errors_ms.len() as f64)
+    }
+}
+
+/// Onset errors of `output` against `reference` at the expected onset times (seconds): for
+/// each, the onset detected in the output minus the one detected in the reference (so the
+/// detector's own bias cancels; identical signals give exactly 0). The search window is
+/// ±40 ms, or less when hits are closer. Without a reference the expected time itself is used.
+pub fn onset_errors(
+    output: &[f32],
+    reference: Option<&[f32]>,
+    sample_rate: f64,
+    expected_s: &[f64],
+) -> OnsetErrors {
+    let mut sorted = expected_s.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    let spacing = sorted
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min);
+    let window = (0.45 * spacing).min(0.040);
+    let mut result = OnsetErrors {
+        errors_ms: Vec::new(),
+        missed: 0,
+    };
+    for &t in &sorted {
+        let truth = match reference {
+            Some(r) => match detect_onset(r, sample_rate, t, window) {
+                Some(v) => v,
+                None => continue,
+            },
+            None => t,
+        };
+        match detect_onset(output, sample_rate, t, window) {
+            Some(found) => result.errors_ms.push((found - truth) * 1000.0),
+            None => result.missed += 1,
+        }
+    }
+    result
+}

@@ -1,0 +1,300 @@
+//! The evaluation library on known cases: a deterministic set, metrics that give the right
+//! numbers, missing engines skipped, and a report whose figures decode and whose tables list
+//! every engine. Short clips keep this quick.
+
+use std::ffi::OsString;
+
+use xodvox_eval::engines::find_program;
+use xodvox_eval::metrics::{
+    log_spectral_distance, multi_resolution_stft_distance, onset_errors, pitch_errors,
+    spectral_convergence,
+};
+use xodvox_eval::run::evaluate;
+use xodvox_eval::set::{PitchSegment, Truth};
+use xodvox_eval::{
+    builtin_set, prepare_engines, write_report, Category, EngineKind, EngineOptions, MachineInfo,
+    ReportOptions, SetOptions, Task,
+};
+
+const SR: f64 = 48_000.0;
+
+fn short_set() -> xodvox_eval::EvalSet {
+    builtin_set(&SetOptions {
+        seconds: 0.6,
+        espeak: None,
+    })
+    .expect("valid options")
+}
+
+fn sine(freq: f64, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|n| (0.5 * (std::f64::consts::TAU * freq * n as f64 / SR).sin()) as f32)
+        .collect()
+}
+
+#[test]
+fn builtin_set_is_deterministic_and_covers_every_category() {
+    let a = short_set();
+    let b = short_set();
+    assert_eq!(a, b, "two generations differ");
+    let cats: Vec<Category> = a.clips.iter().map(|c| c.category).collect();
+    for c in [Category::Monophonic, Category::Polyphonic, Category::Drums] {
+        assert!(cats.contains(&c), "no {c:?} clip");
+    }
+    assert!(
+        a.notes.iter().any(|n| n.contains("speech skipped")),
+        "{:?}",
+        a.notes
+    );
+    for clip in &a.clips {
+        assert_eq!(clip.audio.len(), 28_800, "{}", clip.id);
+        let peak = clip.audio.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(peak > 0.05 && peak < 1.0, "{} peak {peak}", clip.id);
+        // The identity task's reference is the input itself.
+        let r = clip
+            .reference(Task::stretch(1.0))
+            .expect("synthetic clips have references");
+        assert_eq!(r.audio, clip.audio, "{}", clip.id);
+        for task in &a.tasks {
+            let r = clip.reference(*task).expect("reference");
+            assert_eq!(
+                r.audio.len(),
+                task.output_len(clip.audio.len()),
+                "{} {task:?}",
+                clip.id
+            );
+        }
+    }
+}
+
+#[test]
+fn additive_references_move_partials_exactly() {
+    let set = short_set();
+    let clip = set
+        .clips
+        .iter()
+        .find(|c| c.id == "mono-a3")
+        .expect("mono-a3");
+    for task in [Task::pitch(7.0), Task::pitch(-3.0), Task::stretch(2.0)] {
+        let r = clip.reference(task).expect("reference");
+        let errs = pitch_errors(&r.audio, SR, &clip.expected_pitch(task));
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].cents.abs() < 1.0, "{task:?}: {errs:?}");
+    }
+    let drums = set
+        .clips
+        .iter()
+        .find(|c| c.id == "drums-clicks")
+        .expect("drums");
+    assert!(matches!(drums.truth, Truth::Events(_)));
+    let onsets = drums.expected_onsets(Task::stretch(2.0));
+    assert_eq!(onsets[0], 0.2);
+}
+
+#[test]
+fn identical_signals_score_zero() {
+    let set = short_set();
+    for clip in &set.clips {
+        let x = &clip.audio;
+        assert_eq!(multi_resolution_stft_distance(x, x), 0.0, "{}", clip.id);
+        assert_eq!(log_spectral_distance(x, x), 0.0, "{}", clip.id);
+        assert_eq!(
+            spectral_convergence(x, Task::stretch(1.0), x),
+            0.0,
+            "{}",
+            clip.id
+        );
+        let onsets = clip.expected_onsets(Task::stretch(1.0));
+        if !onsets.is_empty() {
+            let e = onset_errors(x, Some(x), SR, &onsets);
+            assert_eq!(e.missed, 0, "{}", clip.id);
+            assert!(
+                e.errors_ms.iter().all(|&v| v == 0.0),
+                "{}: {:?}",
+                clip.id,
+                e.errors_ms
+            );
+        }
+    }
+}
+
+#[test]
+fn one_semitone_detune_is_100_cents() {
+    let expected = 440.0;
+    let detuned = sine(expected * 2f64.powf(1.0 / 12.0), 48_000);
+    let seg = [PitchSegment {
+        start_s: 0.1,
+        end_s: 0.9,
+        f0_hz: expected,
+    }];
+    let e = pitch_errors(&detuned, SR, &seg);
+    assert!((e[0].cents - 100.0).abs() < 0.5, "{e:?}");
+    let e = pitch_errors(&sine(expected, 48_000), SR, &seg);
+    assert!(e[0].cents.abs() < 0.5, "{e:?}");
+}
+
+#[test]
+fn delayed_onsets_give_the_delay() {
+    let set = short_set();
+    for id in ["drums-clicks", "drums-kit"] {
+        let clip = set.clips.iter().find(|c| c.id == id).expect("drum clip");
+        let onsets = clip.expected_onsets(Task::stretch(1.0));
+        for delay in [48usize, 240] {
+            let mut late = vec![0.0f32; delay];
+            late.extend_from_slice(&clip.audio[..clip.audio.len() - delay]);
+            let e = onset_errors(&late, Some(&clip.audio), SR, &onsets);
+            let want = delay as f64 / SR * 1000.0;
+            assert_eq!(e.missed, 0, "{id}");
+            for v in &e.errors_ms {
+                assert!(
+                    (v - want).abs() < 0.05,
+                    "{id} delay {delay}: {v} ms, want {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn spectral_convergence_is_one_for_silence_and_small_for_the_classic_engine() {
+    let set = short_set();
+    let clip = set.clips.iter().find(|c| c.id == "mono-a3").expect("clip");
+    let task = Task::stretch(1.25);
+    let silent = vec![0.0f32; task.output_len(clip.audio.len())];
+    assert!((spectral_convergence(&clip.audio, task, &silent) - 1.0).abs() < 1e-9);
+    let (engines, _) = prepare_engines(&[EngineKind::Classic], &EngineOptions::default());
+    let out = engines[0]
+        .render(&clip.audio, clip.sample_rate, task)
+        .expect("render");
+    assert_eq!(out.audio.len(), silent.len());
+    let sc = spectral_convergence(&clip.audio, task, &out.audio);
+    assert!(sc < 0.3, "classic SC {sc}");
+}
+
+#[test]
+fn missing_tools_are_skipped_not_errors() {
+    let kinds = [
+        EngineKind::RubberbandR3,
+        EngineKind::RubberbandR2,
+        EngineKind::Sox,
+        EngineKind::Classic,
+    ];
+    let (engines, skipped) = prepare_engines(
+        &kinds,
+        &EngineOptions {
+            model_dir: None,
+            search_path: Some(OsString::from("/nonexistent-xodvox-path")),
+        },
+    );
+    assert_eq!(engines.len(), 1);
+    assert_eq!(skipped.len(), 3);
+    for s in &skipped {
+        assert!(s.reason.contains("not installed"), "{s:?}");
+    }
+    assert!(EngineKind::parse_list("classic,warp").is_err());
+    assert_eq!(
+        EngineKind::parse_list("all").expect("all").len(),
+        EngineKind::ALL.len()
+    );
+}
+
+#[test]
+fn report_renders_with_every_engine() {
+    let mut set = short_set();
+    set.tasks = vec![Task::stretch(2.0), Task::pitch(7.0)];
+    let (engines, skipped) = prepare_engines(&EngineKind::ALL, &EngineOptions::default());
+    // Without ort compiled in, neural-ort is skipped; everything else that is installed runs.
+    assert!(engines.iter().any(|e| e.kind() == EngineKind::Classic));
+    assert!(engines
+        .iter()
+        .any(|e| e.label().contains("test fixture model, untrained")));
+    let mut calls = 0;
+    let outcome = evaluate(
+        &set,
+        &engines,
+        skipped.clone(),
+        &[("poly-chord", Task::stretch(2.0))],
+        &mut |_, _, _| calls += 1,
+    );
+    assert_eq!(calls, set.clips.len() * 2 * engines.len());
+    for m in &outcome.measurements {
+        assert!(
+            m.error.is_none(),
+            "{} {} {}: {:?}",
+            m.engine,
+            m.clip,
+            m.task_label,
+            m.error
+        );
+        assert!(m.spectral_convergence.is_some_and(f64::is_finite));
+        assert!(m.mrstft.is_some_and(f64::is_finite));
+    }
+    let bench = xodvox_eval::bench_engines(&engines, 1.0, &mut |_, _, _| {});
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = write_report(
+        dir.path(),
+        &outcome,
+        Some(&bench),
+        &MachineInfo::detect(),
+        &ReportOptions::default(),
+    )
+    .expect("report");
+    assert!(files.images.len() >= 6, "{:?}", files.images);
+    for img in &files.images {
+        let decoder = png::Decoder::new(std::fs::File::open(img).expect("open png"));
+        let mut reader = decoder.read_info().expect("valid PNG header");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("valid PNG data");
+        assert!(info.width > 100 && info.height > 100, "{}", img.display());
+        assert!(buf.iter().any(|&b| b != 255), "{} is blank", img.display());
+    }
+    let md = std::fs::read_to_string(&files.markdown).expect("markdown");
+    for e in &engines {
+        assert!(md.contains(e.label()), "report lacks {}", e.label());
+    }
+    for s in &skipped {
+        assert!(
+            md.contains(&format!("skipped: {}", s.reason)),
+            "report lacks {s:?}"
+        );
+    }
+    let csv = std::fs::read_to_string(&files.csv).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + outcome.measurements.len());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files.json).expect("json"))
+            .expect("valid JSON");
+    assert_eq!(
+        json["measurements"].as_array().map(Vec::len),
+        Some(outcome.measurements.len())
+    );
+    assert_eq!(json["bench"].as_array().map(Vec::len), Some(engines.len()));
+}
+
+#[test]
+fn external_tools_match_the_conventions_when_installed() {
+    // Rubber Band and SoX must produce the duration XodVox asks for (within a few ms before the
+    // length fit), which proves the duration-ratio / speed-factor conversion.
+    if find_program("rubberband", None).is_none() || find_program("sox", None).is_none() {
+        eprintln!("rubberband or sox not installed; skipping");
+        return;
+    }
+    let set = short_set();
+    let clip = &set.clips[0];
+    let (engines, _) = prepare_engines(
+        &[EngineKind::RubberbandR3, EngineKind::Sox],
+        &EngineOptions::default(),
+    );
+    for e in &engines {
+        for task in [Task::stretch(2.0), Task::stretch(0.5)] {
+            let out = e
+                .render(&clip.audio, clip.sample_rate, task)
+                .expect("render");
+            assert!(
+                out.length_fix.abs() < 2400,
+                "{:?} {task:?}: fixed by {}",
+                e.kind(),
+                out.length_fix
+            );
+        }
+    }
+}
