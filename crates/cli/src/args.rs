@@ -56,6 +56,9 @@ with a note. Prints a Markdown table: seconds, real-time factor (audio seconds /
 time relative to XodVox classical (in process) on the same task."
     )]
     Bench(BenchArgs),
+    /// Compare quality and speed with Rubber Band, SoX and Signalsmith on a built-in or dataset
+    /// set; writes a Markdown report with figures, a CSV and a JSON.
+    Eval(crate::eval_cmd::EvalArgs),
     /// Build training pairs with SoX and Rubber Band (`dataset build`), print the dataset card
     /// (`dataset stats`), merge shard manifests (`dataset merge`).
     Dataset(crate::dataset_cmd::DatasetArgs),

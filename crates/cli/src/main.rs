@@ -8,6 +8,7 @@ mod bench;
 mod dataset_cmd;
 mod errors;
 mod neural;
+mod eval_cmd;
 mod render;
 mod signal;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Dataset(args) => dataset_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
