@@ -70,7 +70,9 @@ fn parse_tasks(list: &str) -> anyhow::Result<Vec<Task>> {
             match kind.trim() {
                 "stretch" if (0.25..=4.0).contains(&v) => Ok(Task::stretch(v)),
                 "pitch" if (-24.0..=24.0).contains(&v) => Ok(Task::pitch(v)),
-                "stretch" | "pitch" => anyhow::bail!("task '{item}' is out of range (stretch 0.25 to 4, pitch -24 to +24)"),
+                "stretch" | "pitch" => anyhow::bail!(
+                    "task '{item}' is out of range (stretch 0.25 to 4, pitch -24 to +24)"
+                ),
                 other => anyhow::bail!("task '{item}': unknown kind '{other}' (stretch or pitch)"),
             }
         })
@@ -121,7 +123,10 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     if !(1.0..=600.0).contains(&args.bench_seconds) {
         return Err(CliError::new(
             ExitKind::Usage,
-            format!("--bench-seconds {} is out of range (1 to 600)", args.bench_seconds),
+            format!(
+                "--bench-seconds {} is out of range (1 to 600)",
+                args.bench_seconds
+            ),
         ));
     }
     if let Some(dir) = &args.model {
@@ -245,7 +250,10 @@ mod tests {
     #[test]
     fn doc_links_are_relative() {
         assert_eq!(
-            link_prefix(Path::new("docs/BENCHMARKS.md"), Path::new("docs/benchmarks")),
+            link_prefix(
+                Path::new("docs/BENCHMARKS.md"),
+                Path::new("docs/benchmarks")
+            ),
             "benchmarks/img/"
         );
     }

@@ -7,8 +7,8 @@ mod audio_io;
 mod bench;
 mod dataset_cmd;
 mod errors;
-mod neural;
 mod eval_cmd;
+mod neural;
 mod render;
 mod signal;
 
