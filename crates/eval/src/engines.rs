@@ -283,7 +283,9 @@ fn prepare(kind: EngineKind, options: &EngineOptions) -> std::result::Result<Eng
         }
         EngineKind::Sox => {
             let (inner, version) = tool("sox", "--version")?;
-            let version = version.trim_start_matches("sox:").trim().to_string();
+            let version = version
+                .find("SoX")
+                .map_or(version.clone(), |i| version[i..].to_string());
             (inner, version, default_label(kind))
         }
         #[cfg(feature = "signalsmith")]
@@ -594,8 +596,10 @@ pub fn tool_argv(kind: EngineKind, task: Task, input: &Path, output: &Path) -> V
     }
 }
 
-/// Runs `program` with stdout discarded and stderr captured to a file in `dir`, reaping it
-/// with `wait4` to get its peak resident set. Returns (success, stderr, peak bytes).
+/// Runs `program` with stdout discarded and stderr captured to a file in `dir`. Its peak
+/// resident set is sampled from `/proc/PID/status` (`VmHWM`) every 2 ms while it runs: the
+/// `wait4` figure is useless here, because Linux carries the spawning process's high-water mark
+/// across `exec`. Returns (success, stderr, peak bytes).
 fn run_measured(
     program: &Path,
     argv: &[OsString],
@@ -603,7 +607,7 @@ fn run_measured(
 ) -> Result<(bool, String, Option<u64>)> {
     let err_path = dir.join("stderr.txt");
     let err_file = std::fs::File::create(&err_path).map_err(io_err(&err_path))?;
-    let child = Command::new(program)
+    let mut child = Command::new(program)
         .args(argv)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -613,21 +617,31 @@ fn run_measured(
             tool: program.display().to_string(),
             message: format!("cannot start: {e}"),
         })?;
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is plain old data; wait4 fills it for the child we just spawned and
-    // have not waited for (std's `Child` does not reap on drop).
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    drop(child);
-    if r < 0 {
-        return Err(EvalError::Tool {
-            tool: program.display().to_string(),
-            message: format!("wait4 failed: {}", std::io::Error::last_os_error()),
-        });
-    }
-    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb: Option<u64> = None;
+    let status = loop {
+        // Read before polling the exit: once reaped, the file is gone.
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            let hwm = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(kb) = hwm {
+                peak_kb = Some(peak_kb.map_or(kb, |p| p.max(kb)));
+            }
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Err(e) => {
+                return Err(EvalError::Tool {
+                    tool: program.display().to_string(),
+                    message: format!("wait failed: {e}"),
+                })
+            }
+        }
+    };
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let peak = u64::try_from(usage.ru_maxrss).ok().map(|kb| kb * 1024);
-    Ok((ok, stderr, peak))
+    Ok((status.success(), stderr, peak_kb.map(|kb| kb * 1024)))
 }

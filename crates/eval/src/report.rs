@@ -92,6 +92,9 @@ pub struct Summary {
     pub failures: usize,
 }
 
+/// Picks one number out of a [`Summary`].
+type SummaryField = fn(&Summary) -> Option<f64>;
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
@@ -266,7 +269,7 @@ fn write_figures(
     }
     let summary = summarise(outcome);
     let keys: Vec<String> = summary.iter().map(|s| s.engine.clone()).collect();
-    let charts: [(&str, &str, fn(&Summary) -> Option<f64>); 5] = [
+    let charts: [(&str, &str, SummaryField); 5] = [
         (
             "bar-mrstft.png",
             "MR-STFT distance to reference (lower is better)",
@@ -360,7 +363,7 @@ monophonic clips, onsets on the drum clips.\n"
         s,
         "| engine | MR-STFT | LSD (dB) | SC | pitch error (cents) | onset error (ms) | onset bias (ms) | lost hits | failed renders |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let cols: [(fn(&Summary) -> Option<f64>, usize); 5] = [
+    let cols: [(SummaryField, usize); 5] = [
         (|x| x.mrstft, 3),
         (|x| x.lsd_db, 2),
         (|x| x.spectral_convergence, 3),
@@ -520,8 +523,9 @@ monophonic clips, onsets on the drum clips.\n"
 audio seconds / processing seconds for the whole clip ({}); external tools include process start and WAV I/O. \
 Per-block times are of the streaming call on {}-sample blocks at pitch {:+} semitones (XodVox: \
 `Stretcher::process`; Signalsmith: `Stretch::process`); the real-time budget of one block is {:.0} µs. \
-Memory: peak resident set of the child process for command-line tools; for in-process engines the rise of \
-this process's peak resident set during the render (input and output buffers included).\n",
+Memory: peak resident set of the child process for command-line tools (sampled every 2 ms); for in-process \
+engines the rise of this process's peak resident set during the render (memory the allocator reuses is not counted, \
+so this is a lower bound).\n",
             BENCH_TASKS.map(|t| t.label()).join(", "),
             crate::bench::BENCH_BLOCK,
             BENCH_TASKS[1].pitch_semitones,
@@ -582,8 +586,8 @@ this process's peak resident set during the render (input and output buffers inc
     }
     let _ = writeln!(s, "- Alignment is checked, not assumed: the onset bias column is the mean signed difference between hit onsets in the output and in the reference (a constant offset there would be uncompensated latency; a negative bias is pre-echo).");
     let _ = writeln!(s, "- References: additive clips are exact (same partials over `stretch ×` the duration, frequencies × `2^(pitch/12)`); drum clips are exact for stretches (same hits at scaled onsets) and approximate for pitch shifts (noise is not re-pitched); dataset targets are another tool's output.");
-    let _ = writeln!(s, "- MR-STFT: spectral convergence + mean |log-magnitude| difference averaged over FFT sizes 512/1024/2048 (`xodvox_dsp::metrics`). LSD: RMS dB difference per frame, n_fft 2048. SC: `‖|STFT(out)| − intended‖ / ‖intended‖`, intended = the input read around `k·512/stretch` at `2^(pitch/12)` samples per sample (the chain's own definition), n_fft 2048, hop 512.");
-    let _ = writeln!(s, "- Pitch: strongest peak within ±6 semitones of the expected fundamental on the middle 70–80% of each note. Onsets: first rise to 25% of the local energy peak (1/3 ms smoothing), output minus reference.");
+    let _ = writeln!(s, "- MR-STFT: spectral convergence + mean |ln-magnitude| difference averaged over FFT sizes 512/1024/2048; LSD: RMS dB difference per frame, n_fft 2048; both with magnitudes floored at 80 dB below the reference's loudest bin (so inaudible residue where the exact reference is digital silence does not dominate). SC: `‖|STFT(out)| − intended‖ / ‖intended‖`, intended = the input read around `k·512/stretch` at `2^(pitch/12)` samples per sample (the chain's own definition), n_fft 2048, hop 512.");
+    let _ = writeln!(s, "- Pitch: strongest peak within ±6 semitones of the expected fundamental on the middle 70–80% of each note. Onsets: first rise to 25% of the local peak of the first-difference energy (1/3 ms smoothing), output minus reference.");
     if font().is_none() {
         let _ = writeln!(s, "- No TrueType font was found (install `fonts-dejavu-core` or set `XODVOX_FONT`): figures have no text; the order of panels and bars is the engine order above.");
     }

@@ -3,10 +3,7 @@
 use serde::Serialize;
 
 use crate::engines::{Engine, Skipped};
-use crate::metrics::{
-    log_spectral_distance, multi_resolution_stft_distance, onset_errors, pitch_errors,
-    spectral_convergence,
-};
+use crate::metrics::{lsd_db, mrstft_distance, onset_errors, pitch_errors, spectral_convergence};
 use crate::set::{Category, EvalSet, Task};
 
 /// Every number measured for one (clip, task, engine).
@@ -169,8 +166,8 @@ pub fn evaluate(
                         m.seconds = out.seconds;
                         m.peak_memory_bytes = out.peak_memory_bytes;
                         if let Some(r) = &reference {
-                            m.mrstft = Some(multi_resolution_stft_distance(&r.audio, y));
-                            m.lsd_db = Some(log_spectral_distance(&r.audio, y));
+                            m.mrstft = Some(mrstft_distance(&r.audio, y));
+                            m.lsd_db = Some(lsd_db(&r.audio, y));
                         }
                         m.spectral_convergence = Some(spectral_convergence(&clip.audio, task, y));
                         let pitch = pitch_errors(y, sr, &segments);

@@ -6,8 +6,8 @@ use std::ffi::OsString;
 
 use xodvox_eval::engines::find_program;
 use xodvox_eval::metrics::{
-    log_spectral_distance, multi_resolution_stft_distance, onset_errors, pitch_errors,
-    spectral_convergence,
+    log_spectral_distance, lsd_db, mrstft_distance, multi_resolution_stft_distance, onset_errors,
+    pitch_errors, spectral_convergence,
 };
 use xodvox_eval::run::evaluate;
 use xodvox_eval::set::{PitchSegment, Truth};
@@ -98,6 +98,8 @@ fn identical_signals_score_zero() {
         let x = &clip.audio;
         assert_eq!(multi_resolution_stft_distance(x, x), 0.0, "{}", clip.id);
         assert_eq!(log_spectral_distance(x, x), 0.0, "{}", clip.id);
+        assert_eq!(mrstft_distance(x, x), 0.0, "{}", clip.id);
+        assert_eq!(lsd_db(x, x), 0.0, "{}", clip.id);
         assert_eq!(
             spectral_convergence(x, Task::stretch(1.0), x),
             0.0,
@@ -116,6 +118,23 @@ fn identical_signals_score_zero() {
             );
         }
     }
+}
+
+#[test]
+fn floored_distances_ignore_inaudible_residue_but_not_errors() {
+    let a = sine(440.0, 24_000);
+    // Residue 120 dB down where the reference is silent barely moves the floored distances.
+    let residue: Vec<f32> = a
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 1e-6 * ((i % 7) as f32 - 3.0))
+        .collect();
+    assert!(lsd_db(&a, &residue) < 0.5, "{}", lsd_db(&a, &residue));
+    assert!(mrstft_distance(&a, &residue) < 0.05);
+    // A semitone off is a large error on both.
+    let b = sine(466.16, 24_000);
+    assert!(lsd_db(&a, &b) > 1.0, "{}", lsd_db(&a, &b));
+    assert!(mrstft_distance(&a, &b) > 0.5, "{}", mrstft_distance(&a, &b));
 }
 
 #[test]
