@@ -127,7 +127,7 @@ pub fn spectrogram_png(
         .copied()
         .fold(f64::NEG_INFINITY, f64::max);
     let frames = specs.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let (width, panel_h, title_h) = (900u32, 160u32, if font().is_some() { 22u32 } else { 4 });
+    let (width, panel_h, title_h) = (720u32, 110u32, if font().is_some() { 22u32 } else { 4 });
     let height = (panel_h + title_h) * panels.len().max(1) as u32;
     let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -179,7 +179,7 @@ pub fn bar_chart_png(
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     let max = if max > 0.0 { max * 1.15 } else { 1.0 };
-    let n = labels.len().max(1) as i32;
+    let n = labels.len().max(2) as i32;
     let text = font().is_some();
     let mut builder = ChartBuilder::on(&root);
     builder.margin(12);
@@ -190,7 +190,7 @@ pub fn bar_chart_png(
             .y_label_area_size(64);
     }
     let mut chart = builder
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..max)
+        .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..max)
         .map_err(|e| err(e.to_string()))?;
     if text {
         chart
