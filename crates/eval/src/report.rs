@@ -164,7 +164,11 @@ fn row_with_best(values: &[Option<f64>], digits: usize) -> Vec<String> {
     values
         .iter()
         .map(|v| match v {
-            Some(x) if (x.abs() - best).abs() < 1e-12 && values.iter().flatten().count() > 1 => {
+            // Ties at the shown precision are all bold.
+            Some(x)
+                if format!("{:.digits$}", x.abs()) == format!("{best:.digits$}")
+                    && values.iter().flatten().count() > 1 =>
+            {
                 format!("**{x:.digits$}**")
             }
             _ => fmt(*v, digits),
