@@ -59,3 +59,32 @@ impl ModelBundle {
         })
     }
 }
+
+/// ONNX graph of the model embedded in the binaries.
+const EMBEDDED_ONNX: &[u8] = include_bytes!("../../../fixtures/models/tiny/model.onnx");
+/// Metadata of the model embedded in the binaries.
+const EMBEDDED_JSON: &str = include_str!("../../../fixtures/models/tiny/model.json");
+
+impl ModelBundle {
+    /// The model compiled into the binaries, so the plugin and the CLI work with no files
+    /// beside them. Check `meta.test_fixture`: while it is true the embedded model is the
+    /// untrained test fixture, not a shipped model.
+    ///
+    /// # Errors
+    /// Only if the embedded files are invalid (a build error in practice; tested).
+    pub fn embedded_default() -> Result<Self, InferError> {
+        Self::from_bytes(EMBEDDED_ONNX, EMBEDDED_JSON, "embedded default")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ModelBundle;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let bundle = ModelBundle::embedded_default().expect("embedded bundle");
+        assert_eq!(bundle.source, "embedded default");
+        assert_eq!(bundle.meta.num_bins, bundle.meta.n_fft / 2 + 1);
+    }
+}
