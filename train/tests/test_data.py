@@ -19,6 +19,7 @@ from xodvox_train.data import (
     load_manifest,
     make_loader,
     mapped_input_magnitude,
+    runtime_features,
 )
 from xodvox_train.spectral import HOP, Stft
 from xodvox_train.tinydata import TINY_STYLES
@@ -155,3 +156,44 @@ def test_mapped_magnitude_follows_stretch_and_pitch(tmp_path: Path) -> None:
     on = mapped_input_magnitude(path, 0, 60, 1, stretch=2.0, pitch_semitones=0.0)
     off = mapped_input_magnitude(path, 0, 60, 1, stretch=1.0, pitch_semitones=0.0)
     assert on.max() > 100 * max(off.max(), 1e-9)
+
+
+def test_runtime_features_at_unit_ratio(tmp_path: Path) -> None:
+    """Stretch 1, pitch 0: the frames are the mid's STFT frames and the target is unchanged."""
+    sr, n = 48_000, 48_000
+    t = np.arange(n) / sr
+    left = 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    right = 0.3 * np.sin(2 * np.pi * 440.0 * t + 0.4)
+    sf.write(tmp_path / "in.wav", np.stack([left, right], 1).astype(np.float32), sr)
+    feats = runtime_features(tmp_path / "in.wav", tmp_path / "in.wav", 10, 8, 1.0, 0.0)
+    mid = torch.from_numpy(((left + right) / 2).astype(np.float32).astype(np.float64))
+    spec = Stft()(mid)[:, 10:18]
+    np.testing.assert_allclose(feats["mag"][0], spec.abs().numpy(), atol=1e-3 * spec.abs().max())
+    peak = int(np.argmax(feats["mag"][0, :, 0]))
+    np.testing.assert_allclose(
+        np.angle(np.exp(1j * (feats["anchor"][peak] - spec[peak, 0].angle().item()))), 0, atol=1e-4
+    )
+    # Reassigned frequency of the peak bin = 440 Hz: the advance deviation is the phase a
+    # 440 Hz partial gains over one hop beyond the bin centre's.
+    expected = np.angle(np.exp(1j * 2 * np.pi * (440.0 - peak * sr / 2048) * HOP / sr))
+    np.testing.assert_allclose(feats["advance"][0, peak], expected, atol=1e-3)
+    target = ((left + right) / 2)[10 * HOP : 10 * HOP + 7 * HOP]
+    np.testing.assert_allclose(feats["target"], target, atol=2e-3)
+
+
+def test_runtime_features_follow_stretch_and_pitch(tmp_path: Path) -> None:
+    """Pitch +12 st at stretch 1: analysis frames 2x apart (S = 2), the target resampled 2x."""
+    sr, n = 48_000, 96_000
+    t = np.arange(n) / sr
+    x = (0.5 * np.sin(2 * np.pi * 300.0 * t)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x, sr)
+    y = (0.5 * np.sin(2 * np.pi * 600.0 * t)).astype(np.float32)  # ideal +12 st output
+    sf.write(tmp_path / "out.wav", y, sr)
+    feats = runtime_features(tmp_path / "in.wav", tmp_path / "out.wav", 20, 40, 1.0, 12.0)
+    # Frame k of the S = 2 timeline is centred on input sample k * HOP / 2.
+    first = np.abs(np.fft.rfft(x[5 * HOP - 1024 : 5 * HOP + 1024] * np.hanning(2049)[:-1]))
+    np.testing.assert_allclose(feats["mag"][0, :, 0], first, rtol=0, atol=1e-2 * first.max())
+    # Before the runtime's final resampling the target is back at 300 Hz.
+    seg = feats["target"] * np.hanning(len(feats["target"]))
+    spectrum = np.abs(np.fft.rfft(seg, 1 << 20))
+    assert abs(np.argmax(spectrum) * sr / (1 << 20) - 300.0) < 1.0

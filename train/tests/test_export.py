@@ -55,7 +55,11 @@ def test_onnx_has_dynamic_time_and_batch(tiny_checkpoint: Path, tmp_path: Path) 
     export_bundle(tiny_checkpoint, tmp_path)
     session = onnx_session(tmp_path / "model.onnx")
     shapes = {i.name: i.shape for i in session.get_inputs()}
-    assert shapes == {"mag": ["batch", 1, 1025, "time"], "control": ["batch", 5]}
+    assert shapes == {
+        "mag": ["batch", 1, 1025, "time"],
+        "control": ["batch", 5],
+        "advance": ["batch", 1, 1025, "time"],
+    }
     assert session.get_outputs()[0].shape == ["batch", 2, 1025, "time"]
     for batch, frames in ((1, 1), (3, 17)):
         out = session.run(
@@ -63,6 +67,7 @@ def test_onnx_has_dynamic_time_and_batch(tiny_checkpoint: Path, tmp_path: Path) 
             {
                 "mag": np.ones((batch, 1, 1025, frames), np.float32),
                 "control": np.zeros((batch, 5), np.float32),
+                "advance": np.zeros((batch, 1, 1025, frames), np.float32),
             },
         )[0]
         assert out.shape == (batch, 2, 1025, frames)

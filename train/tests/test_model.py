@@ -132,3 +132,33 @@ def test_control_vector_builder() -> None:
     with pytest.raises(ValueError, match="not one of"):
         build_control_vector(specs, {"style": "elastique"})
     assert [ControlSpec.from_json(s.to_json()) for s in specs] == specs
+
+
+def test_advance_model_starts_as_the_phase_vocoder() -> None:
+    """With the advance input, the untrained increment is the phase vocoder's (identity head)."""
+    model = make_model(advance_input=True)
+    mag, control = random_inputs(model, 5)
+    g = torch.Generator().manual_seed(3)
+    advance = (torch.rand(mag.shape, generator=g) * 2 - 1) * torch.pi
+    with torch.no_grad():
+        phase = model(mag, control, advance)
+    bins = torch.arange(model.config.num_bins, dtype=torch.float32).reshape(1, 1, -1, 1)
+    expected = advance + 2 * torch.pi * bins * model.config.hop / model.config.n_fft
+    got = torch.atan2(phase[:, 1:2], phase[:, 0:1])
+    error = torch.angle(torch.polar(torch.ones_like(got), got - expected))
+    assert error.abs().max() < 0.05, error.abs().max()
+    with pytest.raises(ValueError, match="advance input"):
+        model(mag, control)
+
+
+def test_advance_model_streams_like_the_whole_clip() -> None:
+    model = make_model(advance_input=True)
+    frames = model.context_frames + 6
+    mag, control = random_inputs(model, frames)
+    advance = torch.sin(torch.arange(frames, dtype=torch.float32) * 0.7).expand_as(mag).clone()
+    with torch.no_grad():
+        whole = model(mag, control, advance)
+        for t in range(frames):
+            lo = max(0, t + 1 - model.context_frames)
+            window = model(mag[..., lo : t + 1], control, advance[..., lo : t + 1])
+            torch.testing.assert_close(window[..., -1], whole[..., t], atol=1e-5, rtol=0)

@@ -26,7 +26,7 @@ MANIFEST_VERSION = 1
 """Schema version documented in ``docs/dataset-manifest.md``."""
 SPLITS = ("train", "val", "test")
 """Allowed values of the ``split`` field."""
-MAG_SOURCES = ("target", "mapped_input")
+MAG_SOURCES = ("target", "mapped_input", "runtime")
 """What magnitude the model is given in training (see ``docs/model-format.md``)."""
 
 
@@ -282,6 +282,114 @@ def mapped_input_magnitude(
     return mag.T[None].astype(np.float32)
 
 
+def read_mid_segment(path: Path, start: int, length: int) -> np.ndarray:
+    """``length`` samples of the mean of all channels from ``start`` (zeros outside the file)."""
+    out = np.zeros(length, dtype=np.float64)
+    with sf.SoundFile(str(path)) as f:
+        lo = max(start, 0)
+        hi = min(start + length, f.frames)
+        if hi > lo:
+            f.seek(lo)
+            data = f.read(hi - lo, dtype="float32", always_2d=True)
+            out[lo - start : lo - start + data.shape[0]] = data.mean(axis=1)
+    return out
+
+
+def sinc_resample_at(
+    signal: np.ndarray, positions: np.ndarray, cutoff: float, half_taps: int = 16
+) -> np.ndarray:
+    """Band-limited values of ``signal`` at fractional sample ``positions``.
+
+    Kaiser-windowed sinc (``2 * half_taps`` taps) low-passed at ``cutoff`` times Nyquist
+    (``cutoff < 1`` anti-aliases a decimation); samples outside ``signal`` are zero.
+    """
+    base = np.floor(positions).astype(np.int64)
+    frac = positions - base
+    k = np.arange(-half_taps + 1, half_taps + 1)
+    idx = base[:, None] + k[None, :]
+    valid = (idx >= 0) & (idx < signal.shape[0])
+    taps = signal[np.clip(idx, 0, signal.shape[0] - 1)] * valid
+    x = k[None, :] - frac[:, None]
+    window = np.kaiser(2 * half_taps + 1, 8.0)
+    # Window evaluated at the continuous offset x (|x| <= half_taps).
+    w = np.interp(x, np.arange(-half_taps, half_taps + 1), window)
+    kernel = cutoff * np.sinc(cutoff * x) * w
+    return (taps * kernel).sum(axis=1)
+
+
+def analysis_with_advance(frames: np.ndarray, hop: int = HOP) -> tuple[np.ndarray, np.ndarray]:
+    """Spectrum and phase-vocoder advance deviation of unwindowed frames ``(T, n_fft)``.
+
+    Same as the Rust vocoder (``crates/dsp/src/vocoder.rs``): periodic Hann spectrum ``X``,
+    reassigned instantaneous frequency ``omega_b = 2 pi b / n_fft - Im(X_d conj X) / |X|^2``
+    with ``X_d`` the spectrum under the window derivative ``(pi / n_fft) sin(2 pi n / n_fft)``
+    (bin centre where ``|X|^2 <= 1e-20``), and the advance deviation
+    ``wrap(omega_b * hop - 2 pi b hop / n_fft)`` into (-pi, pi].
+
+    Returns:
+        ``(spec (T, bins) complex128, advance (T, bins) float64)``.
+    """
+    n_fft = frames.shape[-1]
+    n = np.arange(n_fft)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)
+    window_d = (np.pi / n_fft) * np.sin(2.0 * np.pi * n / n_fft)
+    spec = np.fft.rfft(frames * window, axis=-1)
+    spec_d = np.fft.rfft(frames * window_d, axis=-1)
+    power = np.abs(spec) ** 2
+    safe = power > 1e-20
+    correction = np.where(safe, (spec_d * np.conj(spec)).imag / np.where(safe, power, 1.0), 0.0)
+    deviation = -correction * hop
+    return spec, np.angle(np.exp(1j * deviation))
+
+
+def runtime_features(
+    input_path: Path,
+    target_path: Path,
+    first_output_frame: int,
+    num_frames: int,
+    stretch: float,
+    pitch_semitones: float,
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> dict[str, np.ndarray]:
+    """What the Rust runtime feeds the network, and the matching target (``docs/model-format.md``).
+
+    The runtime pitch-shifts by time-stretching the mid signal (mean of the channels) by
+    ``S = stretch * q`` (``q = 2 ** (pitch / 12)``) with a fixed synthesis hop, then resampling
+    by ``1 / q``. So output frame ``k`` takes the input frame centred on input sample
+    ``round(k * hop / S)``, unscaled in frequency, and the target before that final resampling
+    is ``target(t / q)``.
+
+    Returns:
+        ``mag`` ``(1, bins, T)`` linear magnitude; ``advance`` ``(1, bins, T)`` phase-vocoder
+        advance deviation ``wrap(omega * hop - 2 pi b hop / n_fft)`` from the reassigned
+        instantaneous frequency ``omega``; ``anchor`` ``(bins,)`` analysis phase of the first
+        frame; ``target`` ``((T - 1) * hop,)`` the target resampled by ``q``, starting at output
+        sample ``first_output_frame * hop``.
+    """
+    q = 2.0 ** (pitch_semitones / 12.0)
+    total = stretch * q
+    centres = np.rint((first_output_frame + np.arange(num_frames)) * hop / total).astype(np.int64)
+    lo = int(centres[0]) - n_fft // 2
+    span = int(centres[-1] - centres[0]) + n_fft
+    audio = read_mid_segment(input_path, lo, span)
+    offsets = centres - centres[0]
+    frames = np.stack([audio[o : o + n_fft] for o in offsets])
+    spec, advance = analysis_with_advance(frames, hop)
+    length = (num_frames - 1) * hop
+    out_positions = (first_output_frame * hop + np.arange(length)) / q
+    t_lo = int(np.floor(out_positions[0])) - 64
+    t_hi = int(np.ceil(out_positions[-1])) + 64
+    target_mid = read_mid_segment(target_path, t_lo, t_hi - t_lo)
+    target = sinc_resample_at(target_mid, out_positions - t_lo, min(1.0, q) * 0.97)
+    return {
+        "mag": np.abs(spec).T[None].astype(np.float32),
+        "advance": advance.T[None].astype(np.float32),
+        "anchor": np.angle(spec[0]).astype(np.float32),
+        "target": target.astype(np.float32),
+    }
+
+
 @dataclass(frozen=True)
 class CropConfig:
     """How examples are cut.
@@ -363,6 +471,30 @@ class CropDataset(Dataset[dict[str, torch.Tensor]]):
         first_frame = int(rng.integers(latest + 1))
         start = first_frame * HOP
         target_path = self.manifest.audio_path(entry.target)
+        if self.crop.mag_source == "runtime":
+            # Frames of the pre-resampling (stretch x pitch ratio) timeline.
+            q = 2.0 ** (entry.pitch_semitones / 12.0)
+            latest = max(round(entry.num_frames_target * q) - n, 0) // HOP
+            first_frame = int(rng.integers(latest + 1))
+            try:
+                feats = runtime_features(
+                    self.manifest.audio_path(entry.input),
+                    target_path,
+                    first_frame,
+                    self.crop.crop_frames,
+                    entry.stretch,
+                    entry.pitch_semitones,
+                )
+            except (RuntimeError, OSError) as err:
+                raise ManifestError(f"{self.manifest.path}: entry {entry.id!r}: {err}") from err
+            return {
+                "target": torch.from_numpy(feats["target"]),
+                "control": torch.tensor(self.controls[which], dtype=torch.float32),
+                "index": torch.tensor(index),
+                "input_mag": torch.from_numpy(feats["mag"]),
+                "advance": torch.from_numpy(feats["advance"]),
+                "anchor": torch.from_numpy(feats["anchor"]),
+            }
         try:
             target = read_segment(target_path, start, n, channel)
             item = {

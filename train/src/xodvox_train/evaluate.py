@@ -1,11 +1,13 @@
 """``xodvox-train evaluate BUNDLE --manifest M``: the model against the classical engine.
 
-For every entry of a split (default ``val``) and every channel, both engines process the input
-with the entry's stretch and pitch, and their outputs are compared with the target:
+For every entry of a split (default ``val``) both engines process the input with the entry's
+stretch and pitch, and the mid (mean of the channels) of their outputs is compared with the
+target's mid:
 
-- **model**: the exported bundle run like the runtime runs it (onnxruntime on ``model.onnx``,
-  controls built from ``model.json``, magnitudes mapped from the input as in
-  ``docs/model-format.md``, increments integrated from phase 0, inverse STFT);
+- **model**: the exported bundle run the way the Rust runtime runs it (onnxruntime on
+  ``model.onnx``, controls from ``model.json``, the input stretched by ``stretch x pitch ratio``
+  with magnitudes and advance as in ``docs/model-format.md``, increments integrated from the
+  first frame's analysis phase, inverse STFT, resampled by the pitch ratio);
 - **classical**: ``xodvox render IN OUT --stretch S --pitch P`` (the Rust classical engine),
   skipped with a note when the ``xodvox`` binary is not found.
 
@@ -30,7 +32,13 @@ import soundfile as sf
 import torch
 
 from xodvox_train.controls import ControlSpec, build_control_vector
-from xodvox_train.data import ManifestEntry, load_manifest, mapped_input_magnitude
+from xodvox_train.data import (
+    ManifestEntry,
+    load_manifest,
+    read_mid_segment,
+    runtime_features,
+    sinc_resample_at,
+)
 from xodvox_train.export import onnx_session
 from xodvox_train.golden import find_repo_root
 from xodvox_train.losses import MultiResolutionStftLoss
@@ -61,25 +69,44 @@ def load_bundle(bundle: Path) -> tuple[dict[str, Any], Any]:
 
 
 def run_model(
-    meta: dict[str, Any], session: Any, entry: ManifestEntry, input_path: Path, channel: int
+    meta: dict[str, Any], session: Any, entry: ManifestEntry, manifest: Any
 ) -> np.ndarray:
-    """The bundle's output for one channel of an entry, ``num_frames_target`` samples."""
-    frames = num_frames_for(entry.num_frames_target)
-    mag = mapped_input_magnitude(
-        input_path, channel, 0, frames, entry.stretch, entry.pitch_semitones
-    )[None]
+    """The bundle's output for an entry's mid signal, ``num_frames_target`` samples.
+
+    Emulates the Rust runtime in whole-clip form: the mid input stretched by ``stretch * q``
+    (magnitudes and advance from :func:`runtime_features`), increments integrated from the
+    first frame's analysis phase, inverse STFT, then resampled by ``1 / q``.
+    """
+    q = 2.0 ** (entry.pitch_semitones / 12.0)
+    stretched = round(entry.num_frames_input * entry.stretch * q)
+    frames = num_frames_for(stretched)
+    feats = runtime_features(
+        manifest.audio_path(entry.input),
+        manifest.audio_path(entry.target),
+        0,
+        frames,
+        entry.stretch,
+        entry.pitch_semitones,
+    )
     specs = [ControlSpec.from_json(c) for c in meta["controls"]]
     raw = {"stretch": entry.stretch, "pitch": entry.pitch_semitones, "style": entry.style}
     names = {s.name for s in specs}
     control = np.asarray(
         [build_control_vector(specs, {k: v for k, v in raw.items() if k in names})], np.float32
     )
-    phase = session.run(None, {"mag": mag, "control": control})[0][0]  # (2, bins, T)
+    feed = {"mag": feats["mag"][None], "control": control}
+    if any(i["name"] == "advance" for i in meta["inputs"]):
+        feed["advance"] = feats["advance"][None]
+    phase = session.run(None, feed)[0][0]  # (2, bins, T)
     angle = np.arctan2(phase[1], phase[0]).astype(np.float64)
     if meta["phase_output"] == "increment":
+        angle[:, 0] = feats["anchor"]
         angle = np.cumsum(angle, axis=-1)
-    spec = torch.from_numpy(mag[0, 0].astype(np.float64) * np.exp(1j * angle))
-    return Stft().istft(spec, entry.num_frames_target).numpy().astype(np.float32)
+    spec = torch.from_numpy(feats["mag"][0].astype(np.float64) * np.exp(1j * angle))
+    stretched_audio = Stft().istft(spec, (frames - 1) * HOP).numpy()
+    positions = np.arange(entry.num_frames_target) * q
+    out = sinc_resample_at(stretched_audio, positions, min(1.0, 1.0 / q) * 0.97)
+    return out.astype(np.float32)
 
 
 def find_xodvox(explicit: Path | None) -> Path | None:
@@ -143,18 +170,14 @@ def evaluate(
     with tempfile.TemporaryDirectory() as tmp:
         for entry in entries:
             input_path = manifest.audio_path(entry.input)
-            target, _ = sf.read(
-                str(manifest.audio_path(entry.target)), dtype="float32", always_2d=True
-            )
-            classical = run_classical(binary, entry, input_path, Path(tmp)) if binary else None
-            for ch in range(entry.channels):
-                row: dict[str, Any] = {"id": entry.id, "channel": ch}
-                model_out = run_model(meta, session, entry, input_path, ch)
-                row["model"] = metrics(model_out, target[:, ch], mrstft)
-                if classical is not None:
-                    cl = fit_length(classical[:, ch], target.shape[0])
-                    row["classical"] = metrics(cl, target[:, ch], mrstft)
-                rows.append(row)
+            n = entry.num_frames_target
+            target = read_mid_segment(manifest.audio_path(entry.target), 0, n).astype(np.float32)
+            row: dict[str, Any] = {"id": entry.id, "style": entry.style}
+            row["model"] = metrics(run_model(meta, session, entry, manifest), target, mrstft)
+            if binary:
+                classical = run_classical(binary, entry, input_path, Path(tmp)).mean(axis=1)
+                row["classical"] = metrics(fit_length(classical, n), target, mrstft)
+            rows.append(row)
     engines = ["model"] + (["classical"] if binary else [])
     summary = {
         engine: {
@@ -168,6 +191,7 @@ def evaluate(
         "manifest_sha256": manifest.sha256,
         "split": split,
         "examples": len(rows),
+        "compared": "mid (mean of channels) of each output against the target's mid",
         "classical_binary": str(binary) if binary else None,
         "summary": summary,
         "rows": rows,
@@ -177,7 +201,7 @@ def evaluate(
 def markdown_table(report: dict[str, Any]) -> str:
     """The summary as a Markdown table."""
     lines = [
-        f"{report['split']} split, {report['examples']} examples (entries x channels)",
+        f"{report['split']} split, {report['examples']} entries (mid signals)",
         "",
         "| engine | MR-STFT distance | spectral convergence | waveform L1 |",
         "|---|---|---|---|",

@@ -26,10 +26,11 @@ import torch
 
 from xodvox_train import __version__
 from xodvox_train.controls import build_control_vector
+from xodvox_train.data import analysis_with_advance
 from xodvox_train.golden import make_test_signal
 from xodvox_train.spectral import HOP, N_FFT, SAMPLE_RATE, WINDOW_NAME, Stft
 from xodvox_train.train import load_checkpoint, model_from_checkpoint
-from xodvox_train.unet import PhaseUNet, count_parameters, flops_per_frame
+from xodvox_train.unet import ModelConfig, PhaseUNet, count_parameters, flops_per_frame
 
 MODEL_FORMAT_VERSION = 1
 """``model.json`` ``format_version``."""
@@ -38,7 +39,16 @@ OPSET = 17
 PARITY_TOLERANCE = 1e-4
 """Largest allowed |onnxruntime - PyTorch| on the parity check."""
 INPUT_NAMES = ("mag", "control")
-"""ONNX input names, in order."""
+"""ONNX input names, in order, of a model without the ``advance`` input."""
+ADVANCE_NAME = "advance"
+"""Name of the optional third input (``ModelConfig.advance_input``)."""
+
+
+def input_names(cfg: ModelConfig) -> list[str]:
+    """The graph's input names in order."""
+    return [*INPUT_NAMES, ADVANCE_NAME] if cfg.advance_input else list(INPUT_NAMES)
+
+
 OUTPUT_NAME = "phase"
 """ONNX output name."""
 
@@ -57,13 +67,17 @@ def export_onnx(model: PhaseUNet, path: Path, frames: int = 4) -> None:
         "control": {0: "batch"},
         "phase": {0: "batch", 3: "time"},
     }
+    args: tuple[torch.Tensor, ...] = (mag, control)
+    if cfg.advance_input:
+        args = (mag, control, torch.zeros_like(mag))
+        dynamic[ADVANCE_NAME] = {0: "batch", 3: "time"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model.eval(),
-            (mag, control),
+            args,
             str(path),
-            input_names=list(INPUT_NAMES),
+            input_names=input_names(cfg),
             output_names=[OUTPUT_NAME],
             dynamic_axes=dynamic,
             opset_version=OPSET,
@@ -88,7 +102,8 @@ def check_parity(model: PhaseUNet, path: Path, seed: int = 0) -> float:
     """
     session = onnx_session(path)
     names = [i.name for i in session.get_inputs()]
-    if names != list(INPUT_NAMES) or [o.name for o in session.get_outputs()] != [OUTPUT_NAME]:
+    outputs = [o.name for o in session.get_outputs()]
+    if names != input_names(model.config) or outputs != [OUTPUT_NAME]:
         raise ExportError(f"{path}: unexpected I/O names {names}")
     cfg = model.config
     g = torch.Generator().manual_seed(seed)
@@ -96,9 +111,13 @@ def check_parity(model: PhaseUNet, path: Path, seed: int = 0) -> float:
     for batch, frames in ((1, 1), (2, cfg.context_frames), (1, cfg.context_frames + 7)):
         mag = torch.rand(batch, 1, cfg.num_bins, frames, generator=g) ** 4 * 50.0
         control = torch.rand(batch, cfg.n_controls, generator=g)
+        advance = (torch.rand(batch, 1, cfg.num_bins, frames, generator=g) * 2.0 - 1.0) * np.pi
+        feed = {"mag": mag.numpy(), "control": control.numpy()}
+        if cfg.advance_input:
+            feed[ADVANCE_NAME] = advance.numpy()
         with torch.no_grad():
-            expected = model(mag, control).numpy()
-        got = session.run(None, {"mag": mag.numpy(), "control": control.numpy()})[0]
+            expected = model(mag, control, advance if cfg.advance_input else None).numpy()
+        got = session.run(None, feed)[0]
         if got.shape != expected.shape:
             raise ExportError(f"{path}: output shape {got.shape}, PyTorch {expected.shape}")
         worst = max(worst, float(np.max(np.abs(got - expected))))
@@ -127,7 +146,18 @@ def model_metadata(
         "inputs": [
             {"name": "mag", "dtype": "float32", "shape": ["batch", 1, cfg.num_bins, "time"]},
             {"name": "control", "dtype": "float32", "shape": ["batch", cfg.n_controls]},
-        ],
+        ]
+        + (
+            [
+                {
+                    "name": ADVANCE_NAME,
+                    "dtype": "float32",
+                    "shape": ["batch", 1, cfg.num_bins, "time"],
+                }
+            ]
+            if cfg.advance_input
+            else []
+        ),
         "outputs": [
             {"name": "phase", "dtype": "float32", "shape": ["batch", 2, cfg.num_bins, "time"]}
         ],
@@ -166,11 +196,18 @@ def io_example(model: PhaseUNet, path: Path, frames: int = 3) -> dict[str, Any]:
     cfg = model.config
     signal = torch.from_numpy(make_test_signal().astype(np.float64))
     mag = Stft(N_FFT, HOP)(signal).abs()[None, None, :, 10 : 10 + frames].float()
+    padded = np.pad(make_test_signal().astype(np.float64), N_FFT // 2)
+    golden_frames = np.stack([padded[k * HOP : k * HOP + N_FFT] for k in range(10, 10 + frames)])
+    _, advance_np = analysis_with_advance(golden_frames, HOP)
+    advance = advance_np.T[None, None].astype(np.float32)
     raw: dict[str, float | str] = {"stretch": 1.5, "pitch": 2.0, "style": cfg.styles[-1]}
     known = {c.name for c in cfg.controls}
     raw = {k: v for k, v in raw.items() if k in known}
     control = torch.tensor([build_control_vector(cfg.controls, raw)], dtype=torch.float32)
-    phase = onnx_session(path).run(None, {"mag": mag.numpy(), "control": control.numpy()})[0]
+    inputs = {"mag": mag.numpy(), "control": control.numpy()}
+    if cfg.advance_input:
+        inputs[ADVANCE_NAME] = advance
+    phase = onnx_session(path).run(None, inputs)[0]
 
     def encode(a: np.ndarray) -> dict[str, Any]:
         flat = [float(f"{v:.9g}") for v in a.astype(np.float32).ravel().tolist()]
@@ -181,7 +218,7 @@ def io_example(model: PhaseUNet, path: Path, frames: int = 3) -> dict[str, Any]:
         "description": "onnxruntime output of model.onnx for this input; data is row-major",
         "tolerance": PARITY_TOLERANCE,
         "controls_raw": raw,
-        "inputs": {"mag": encode(mag.numpy()), "control": encode(control.numpy())},
+        "inputs": {name: encode(value) for name, value in inputs.items()},
         "outputs": {"phase": encode(phase)},
     }
 
@@ -197,11 +234,14 @@ def tensorrt_status() -> str | None:
     return "the `tensorrt` Python module is installed but `trtexec` is not on PATH"
 
 
-def build_tensorrt(onnx_path: Path, out_path: Path, n_controls: int, context: int) -> None:
+def build_tensorrt(
+    onnx_path: Path, out_path: Path, n_controls: int, context: int, with_advance: bool = False
+) -> None:
     """FP16 engine with a time-axis profile min 1 / opt ``context`` / max 512 frames (trtexec)."""
 
     def shapes(batch: int, frames: int) -> str:
-        return f"mag:{batch}x1x1025x{frames},control:{batch}x{n_controls}"
+        advance = f",advance:{batch}x1x1025x{frames}" if with_advance else ""
+        return f"mag:{batch}x1x1025x{frames},control:{batch}x{n_controls}{advance}"
 
     cmd = [
         "trtexec",
@@ -261,7 +301,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
         engine = args.out_dir / "model.plan"
         build_tensorrt(
-            args.out_dir / "model.onnx", engine, meta["n_controls"], meta["context_frames"]
+            args.out_dir / "model.onnx",
+            engine,
+            meta["n_controls"],
+            meta["context_frames"],
+            any(i["name"] == ADVANCE_NAME for i in meta["inputs"]),
         )
         print(f"wrote {engine}")
     return 0

@@ -199,6 +199,7 @@ class PhaseVocoderLoss(nn.Module):
         target_audio: torch.Tensor,
         phase_output: str,
         target_spec: torch.Tensor | None = None,
+        anchor: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """All terms and their weighted ``total``.
 
@@ -208,6 +209,8 @@ class PhaseVocoderLoss(nn.Module):
             target_audio: ``(B, N)`` target samples with ``T == 1 + N // hop``.
             phase_output: ``"absolute"`` or ``"increment"``.
             target_spec: ``(B, F, T)`` STFT of ``target_audio`` (computed when ``None``).
+            anchor: ``(B, F)`` phase of frame 0 for increment integration (the runtime's: the
+                analysis phase); the target's phase of frame 0 when ``None``.
 
         Returns:
             ``{"total", "waveform", "sc", "log_mag", "mrstft", "consistency", "phase",
@@ -222,7 +225,9 @@ class PhaseVocoderLoss(nn.Module):
                 f"({length} samples)"
             )
         target_angle = torch.angle(target_spec)
-        angle = output_angle(phase, phase_output, anchor=target_angle[..., 0])
+        if anchor is None:
+            anchor = target_angle[..., 0]
+        angle = output_angle(phase, phase_output, anchor=anchor)
         spec = torch.polar(mag[:, 0], angle)
         audio = self.stft.istft(spec, length)
         out: dict[str, torch.Tensor] = {}

@@ -45,6 +45,10 @@ class ModelConfig:
         time_kernel: time extent of encoder and bottleneck kernels (frames, >= 1).
         bottleneck_dilations: time dilations of the bottleneck's residual causal convolutions.
         phase_output: ``"increment"`` or ``"absolute"``.
+        advance_input: take the ``advance`` input (the phase vocoder's per-bin advance
+            deviation, ``docs/model-format.md``) and predict the increment as a rotation of the
+            phase vocoder's increment (requires ``phase_output == "increment"``); the head starts
+            at the identity rotation, so an untrained model is a plain phase vocoder.
         styles: style names of the one-hot ``style`` control.
         log_floor: magnitude added before the log compression.
         n_fft: FFT size (bins = ``n_fft // 2 + 1``).
@@ -56,6 +60,7 @@ class ModelConfig:
     time_kernel: int = 2
     bottleneck_dilations: tuple[int, ...] = (2, 4)
     phase_output: str = "increment"
+    advance_input: bool = False
     styles: tuple[str, ...] = ("rubberband-r3",)
     log_floor: float = 1e-5
     n_fft: int = N_FFT
@@ -73,6 +78,8 @@ class ModelConfig:
             raise ValueError(
                 f"phase_output must be one of {PHASE_OUTPUTS}, got {self.phase_output}"
             )
+        if self.advance_input and self.phase_output != "increment":
+            raise ValueError("advance_input needs phase_output = 'increment'")
         if self.log_floor <= 0:
             raise ValueError(f"log_floor must be > 0, got {self.log_floor}")
         if not self.controls:
@@ -182,7 +189,8 @@ class FilmBlock(nn.Module):
 class PhaseUNet(nn.Module):
     """Conditional U-Net over (frequency x time) predicting unit phase per bin and frame.
 
-    Input features: ``log(mag + log_floor) / 4`` and the normalised bin index (2 channels).
+    Input features: ``log(mag + log_floor) / 4`` and the normalised bin index (2 channels), plus
+    ``cos`` and ``sin`` of the advance deviation when ``config.advance_input``.
     """
 
     advance_cos: torch.Tensor
@@ -196,7 +204,8 @@ class PhaseUNet(nn.Module):
         kt = config.time_kernel
         e = config.embed_dim
         self.embedding = ControlEmbedding(config.n_controls, e)
-        self.stem = FilmBlock(CausalConv2d(2, ch[0], 5, kt), e, ch[0])
+        in_channels = 4 if config.advance_input else 2
+        self.stem = FilmBlock(CausalConv2d(in_channels, ch[0], 5, kt), e, ch[0])
         self.down = nn.ModuleList(
             FilmBlock(CausalConv2d(ch[i], ch[i + 1], 3, kt, freq_stride=2), e, ch[i + 1])
             for i in range(len(ch) - 1)
@@ -214,6 +223,11 @@ class PhaseUNet(nn.Module):
             for i in reversed(range(len(ch) - 1))
         )
         self.head = nn.Conv2d(ch[0], 2, kernel_size=1)
+        if config.advance_input:
+            # Start at the identity rotation: the untrained model is the phase vocoder.
+            nn.init.normal_(self.head.weight, std=1e-3)
+            with torch.no_grad():
+                self.head.bias.copy_(torch.tensor([1.0, 0.0]))
         bins = config.num_bins
         advance = bin_centre_advance(config.n_fft, config.hop)
         self.register_buffer("advance_cos", torch.cos(advance).reshape(1, 1, bins, 1))
@@ -226,12 +240,16 @@ class PhaseUNet(nn.Module):
         """Receptive field in frames (see :attr:`ModelConfig.context_frames`)."""
         return self.config.context_frames
 
-    def forward(self, mag: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, mag: torch.Tensor, control: torch.Tensor, advance: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Predicts the phase.
 
         Args:
             mag: ``(B, 1, num_bins, T)`` linear magnitude (>= 0).
             control: ``(B, n_controls)`` control vector (see :mod:`xodvox_train.controls`).
+            advance: ``(B, 1, num_bins, T)`` phase-vocoder advance deviation in radians; required
+                when ``config.advance_input``, ignored otherwise.
 
         Returns:
             ``(B, 2, num_bins, T)`` (real, imag) of unit length: the phase increment over the
@@ -240,7 +258,12 @@ class PhaseUNet(nn.Module):
         embedding = self.embedding(control)
         feat = torch.log(mag + self.config.log_floor) * 0.25
         position = self.bin_position.expand(mag.shape[0], 1, mag.shape[2], mag.shape[3])
-        x = self.stem(torch.cat([feat, position], dim=1), embedding)
+        features = [feat, position]
+        if self.config.advance_input:
+            if advance is None:
+                raise ValueError("this model needs the advance input")
+            features += [torch.cos(advance), torch.sin(advance)]
+        x = self.stem(torch.cat(features, dim=1), embedding)
         skips = [x]
         for block in self.down:
             x = block(x, embedding)
@@ -257,6 +280,10 @@ class PhaseUNet(nn.Module):
         if self.config.phase_output == "increment":
             c, s = self.advance_cos, self.advance_sin
             re, im = re * c - im * s, re * s + im * c
+            if self.config.advance_input:
+                assert advance is not None
+                c, s = torch.cos(advance), torch.sin(advance)
+                re, im = re * c - im * s, re * s + im * c
         return torch.cat([re, im], dim=1)
 
 
@@ -293,7 +320,8 @@ def flops_per_frame(model: PhaseUNet) -> int:
     try:
         with torch.no_grad():
             cfg = model.config
-            model(torch.ones(1, 1, cfg.num_bins, 1), torch.zeros(1, cfg.n_controls))
+            ones = torch.ones(1, 1, cfg.num_bins, 1)
+            model(ones, torch.zeros(1, cfg.n_controls), torch.zeros_like(ones))
     finally:
         for h in handles:
             h.remove()
