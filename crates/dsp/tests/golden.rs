@@ -4,14 +4,18 @@
 use std::path::PathBuf;
 
 use xodvox_dsp::stft::{istft, stft};
-use xodvox_dsp::StftConfig;
+use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/stft")
 }
 
 fn read_f32(name: &str) -> Vec<f32> {
-    let path = fixture_dir().join(name);
+    read_f32_at(&fixture_dir().join(name))
+}
+
+fn read_f32_at(path: &std::path::Path) -> Vec<f32> {
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(bytes.len() % 4, 0, "{} is not float32 data", path.display());
     bytes
@@ -152,4 +156,49 @@ fn streaming_analysis_frames_are_the_golden_stft_frames() {
             );
         }
     }
+}
+
+/// `fixtures/golden/classic/`: the training package's port of the classical engine
+/// (`xodvox_train.data.classic_phases`, which builds the neural model's `advance` input) and
+/// this crate's engine must lock phases identically on the same frames.
+#[test]
+fn classic_engine_matches_the_training_port() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/classic");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let frames = meta["num_frames"].as_u64().unwrap() as usize;
+    let bins = meta["num_bins"].as_u64().unwrap() as usize;
+    let hop = meta["hop"].as_u64().unwrap() as usize;
+    let mag = read_f32_at(&dir.join("mag.f32"));
+    let analysis = read_f32_at(&dir.join("analysis.f32"));
+    let inst_freq = read_f32_at(&dir.join("inst_freq.f32"));
+    let expected = read_f32_at(&dir.join("phase.f32"));
+    assert_eq!(expected.len(), frames * bins);
+    let mut engine = ClassicPhaseEngine::new(bins);
+    let mut out = vec![0.0f32; bins];
+    let mut worst = 0.0f32;
+    for f in 0..frames {
+        let row = f * bins..(f + 1) * bins;
+        let frame = PhaseFrame {
+            magnitude: &mag[row.clone()],
+            analysis_phase: &analysis[row.clone()],
+            inst_freq: &inst_freq[row.clone()],
+            analysis_hop: if f == 0 { 0 } else { hop },
+            synthesis_hop: hop,
+            transient: false,
+            controls: Controls::default(),
+        };
+        engine.synthesis_phase(&frame, &mut out);
+        let peak = mag[row.clone()].iter().copied().fold(0.0f32, f32::max);
+        for (b, (&got, &want)) in out.iter().zip(&expected[row.clone()]).enumerate() {
+            // Bins far below the peak carry no energy; their phase is not audible.
+            if mag[f * bins + b] < 1e-3 * peak {
+                continue;
+            }
+            let d = xodvox_dsp::phase::wrap_phase(got - want).abs();
+            worst = worst.max(d);
+        }
+    }
+    // float32 accumulation over 24 frames against float64.
+    assert!(worst < 2e-3, "largest phase difference {worst} rad");
 }

@@ -342,6 +342,55 @@ def analysis_with_advance(frames: np.ndarray, hop: int = HOP) -> tuple[np.ndarra
     return spec, np.angle(np.exp(1j * deviation))
 
 
+PEAK_FLOOR = 1e-4
+"""Peaks quieter than this fraction of the frame's loudest bin are not tracked (classic.rs)."""
+
+
+def classic_phases(
+    mag: np.ndarray, analysis: np.ndarray, advance: np.ndarray, hop: int = HOP
+) -> np.ndarray:
+    """Synthesis phases of the classical engine (``crates/dsp/src/classic.rs``) over ``T`` frames.
+
+    A port of the Rust engine without its transient reset: frame 0 takes the analysis phase;
+    then every spectral peak ``p`` advances by its reassigned frequency (``hop * omega_p``, i.e.
+    the bin-centre advance plus ``advance[p]``) and the bins of its region (up to the lowest bin
+    before the next peak) keep their analysis phase relation to it (identity phase locking).
+
+    Args:
+        mag: ``(T, bins)`` magnitudes; ``analysis``: ``(T, bins)`` analysis phases;
+        advance: ``(T, bins)`` phase-vocoder advance deviation (:func:`analysis_with_advance`).
+
+    Returns:
+        ``(T, bins)`` float64 phases (unwrapped).
+    """
+    frames, bins = mag.shape
+    n_fft = 2 * (bins - 1)
+    peak_advance = 2.0 * np.pi * np.arange(bins) * hop / n_fft + advance
+    out = np.empty((frames, bins), dtype=np.float64)
+    out[0] = analysis[0]
+    for t in range(1, frames):
+        m = mag[t]
+        prev = out[t - 1]
+        floor = m.max() * PEAK_FLOOR
+        padded = np.pad(m, 2, constant_values=-1.0)
+        left = np.maximum(padded[0:bins], padded[1 : bins + 1])
+        right = np.maximum(padded[3 : bins + 3], padded[4 : bins + 4])
+        peaks = np.flatnonzero((m > floor) & (m != 0.0) & (m > left) & (m >= right))
+        if peaks.size == 0:
+            out[t] = prev + peak_advance[t]
+            continue
+        rotation = prev[peaks] + peak_advance[t, peaks] - analysis[t, peaks]
+        ends = np.empty(peaks.size, dtype=np.int64)
+        for i in range(peaks.size - 1):
+            p, nxt = peaks[i], peaks[i + 1]
+            lowest = p + int(np.argmin(m[p:nxt]))
+            ends[i] = min(max(lowest, p + 1), nxt)
+        ends[-1] = bins
+        owner = np.repeat(np.arange(peaks.size), np.diff(np.concatenate([[0], ends])))
+        out[t] = analysis[t] + rotation[owner]
+    return out
+
+
 def runtime_features(
     input_path: Path,
     target_path: Path,
@@ -361,11 +410,12 @@ def runtime_features(
     is ``target(t / q)``.
 
     Returns:
-        ``mag`` ``(1, bins, T)`` linear magnitude; ``advance`` ``(1, bins, T)`` phase-vocoder
-        advance deviation ``wrap(omega * hop - 2 pi b hop / n_fft)`` from the reassigned
-        instantaneous frequency ``omega``; ``anchor`` ``(bins,)`` analysis phase of the first
-        frame; ``target`` ``((T - 1) * hop,)`` the target resampled by ``q``, starting at output
-        sample ``first_output_frame * hop``.
+        ``mag`` ``(1, bins, T)`` linear magnitude; ``advance`` ``(1, bins, T)`` the classical
+        engine's phase increment per frame minus the bin-centre advance, wrapped
+        (``wrap(c_t - c_{t-1} - 2 pi b hop / n_fft)``, :func:`classic_phases` started at the crop's
+        first frame; 0 for that frame); ``anchor`` ``(bins,)`` analysis phase of the first frame;
+        ``target`` ``((T - 1) * hop,)`` the target resampled by ``q``, starting at output sample
+        ``first_output_frame * hop``.
     """
     q = 2.0 ** (pitch_semitones / 12.0)
     total = stretch * q
@@ -375,7 +425,13 @@ def runtime_features(
     audio = read_mid_segment(input_path, lo, span)
     offsets = centres - centres[0]
     frames = np.stack([audio[o : o + n_fft] for o in offsets])
-    spec, advance = analysis_with_advance(frames, hop)
+    spec, pv_advance = analysis_with_advance(frames, hop)
+    mag = np.abs(spec)
+    analysis = np.angle(spec)
+    classic = classic_phases(mag, analysis, pv_advance, hop)
+    centre = 2.0 * np.pi * np.arange(n_fft // 2 + 1) * hop / n_fft
+    advance = np.zeros_like(pv_advance)
+    advance[1:] = np.angle(np.exp(1j * (np.diff(classic, axis=0) - centre)))
     length = (num_frames - 1) * hop
     out_positions = (first_output_frame * hop + np.arange(length)) / q
     t_lo = int(np.floor(out_positions[0])) - 64
@@ -383,9 +439,9 @@ def runtime_features(
     target_mid = read_mid_segment(target_path, t_lo, t_hi - t_lo)
     target = sinc_resample_at(target_mid, out_positions - t_lo, min(1.0, q) * 0.97)
     return {
-        "mag": np.abs(spec).T[None].astype(np.float32),
+        "mag": mag.T[None].astype(np.float32),
         "advance": advance.T[None].astype(np.float32),
-        "anchor": np.angle(spec[0]).astype(np.float32),
+        "anchor": analysis[0].astype(np.float32),
         "target": target.astype(np.float32),
     }
 

@@ -115,6 +115,47 @@ def write_golden(out_dir: Path) -> Path:
     return out_dir
 
 
+def write_classic_golden(out_dir: Path) -> Path:
+    """Golden vectors of the classical engine's phase locking (``fixtures/golden/classic``).
+
+    Frames of the golden test signal at hop 512 (stretch 1): magnitude, analysis phase and
+    reassigned instantaneous frequency (rad/sample) in, and the synthesis phases of
+    :func:`xodvox_train.data.classic_phases` (the Python port of ``classic.rs`` without
+    transient reset) out, wrapped into (-pi, pi]. All ``float32`` little-endian, frame-major
+    ``[frame][bin]``. ``crates/dsp/tests/golden.rs`` runs the Rust engine on the same frames.
+    """
+    from xodvox_train.data import analysis_with_advance, classic_phases
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    signal = make_test_signal().astype(np.float64)
+    padded = np.pad(signal, N_FFT // 2)
+    frames = 1 + signal.shape[0] // HOP
+    chunks = np.stack([padded[k * HOP : k * HOP + N_FFT] for k in range(frames)])
+    spec, advance = analysis_with_advance(chunks, HOP)
+    centre = 2.0 * np.pi * np.arange(NUM_BINS) / N_FFT
+    inst_freq = centre + advance / HOP
+    mag, analysis = np.abs(spec), np.angle(spec)
+    phase = classic_phases(mag, analysis, advance, HOP)
+    for name, data in (
+        ("mag", mag),
+        ("analysis", analysis),
+        ("inst_freq", inst_freq),
+        ("phase", np.angle(np.exp(1j * phase))),
+    ):
+        data.astype("<f4").tofile(out_dir / f"{name}.f32")
+    meta = {
+        "format_version": 1,
+        "num_frames": frames,
+        "num_bins": NUM_BINS,
+        "hop": HOP,
+        "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025",
+        "what": "classical engine (phase locking, no transient reset) on the golden signal",
+        "generator": "xodvox_train.golden.write_classic_golden",
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
 def read_golden(golden_dir: Path) -> tuple[dict[str, object], GoldenVectors]:
     """Reads ``meta.json`` and the three binary files from ``golden_dir``.
 
@@ -178,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out_dir if args.out_dir is not None else default_golden_dir()
     write_golden(out_dir)
     print(f"wrote golden STFT vectors to {out_dir}")
+    classic_dir = write_classic_golden(out_dir.parent / "classic")
+    print(f"wrote golden classical-engine vectors to {classic_dir}")
     return 0
 
 
