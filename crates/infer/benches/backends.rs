@@ -18,6 +18,10 @@ fn bench_backends(c: &mut Criterion) {
         .map(|i| ((i % 97) as f32) * 0.1)
         .collect();
     let control = vec![0.0f32; bundle.meta.n_controls];
+    // Advance deviations for models with that input (ignored by the others).
+    let advance: Vec<f32> = (0..bins * frames)
+        .map(|i| ((i % 13) as f32 - 6.0) * 0.2)
+        .collect();
     let mut out = vec![0.0f32; 2 * bins];
     let mut group = c.benchmark_group("phase_per_frame");
     for kind in available_backends() {
@@ -26,7 +30,7 @@ fn bench_backends(c: &mut Criterion) {
                 group.bench_function(format!("{kind:?}").to_lowercase(), |b| {
                     b.iter(|| {
                         backend
-                            .run(black_box(&mag), frames, &control, &mut out)
+                            .run(black_box(&mag), Some(&advance), frames, &control, &mut out)
                             .unwrap()
                     })
                 });

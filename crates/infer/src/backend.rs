@@ -14,14 +14,18 @@ pub trait PhaseBackend: Send {
 
     /// Runs the graph. `mag` holds `num_bins × frames` values in the graph's layout
     /// `[1, 1, num_bins, frames]` (bin-major, time-minor, oldest frame first), `frames` in
-    /// `1..=context_frames`; `control` the control vector. Writes the output of the last
-    /// frame into `phase_out`: `num_bins` real parts, then `num_bins` imaginary parts.
+    /// `1..=context_frames`; `advance` the advance deviations of the same frames in the same
+    /// layout (fed as the `advance` input when the graph has one, ignored otherwise; a graph
+    /// with the input given `None` is an error); `control` the control vector. Writes the
+    /// output of the last frame into `phase_out`: `num_bins` real parts, then `num_bins`
+    /// imaginary parts.
     ///
     /// # Errors
-    /// [`InferError::Backend`] if the runtime fails.
+    /// [`InferError::Backend`] if the runtime fails or a required input is missing.
     fn run(
         &mut self,
         mag: &[f32],
+        advance: Option<&[f32]>,
         frames: usize,
         control: &[f32],
         phase_out: &mut [f32],

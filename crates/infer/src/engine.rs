@@ -7,9 +7,10 @@ use std::sync::Arc;
 use xodvox_dsp::phase::wrap_phase;
 use xodvox_dsp::{ClassicPhaseEngine, PhaseEngine, PhaseFrame};
 
+use crate::advance::write_advance;
 use crate::backend::PhaseBackend;
 use crate::meta::{ModelMeta, PhaseOutput};
-use crate::window::MagnitudeWindow;
+use crate::window::{AdvanceWindow, MagnitudeWindow};
 
 /// Turns one network output frame into synthesis phases: `raw` holds `bins` real then
 /// `bins` imaginary parts; `phase` is the running phase (updated in place).
@@ -24,12 +25,29 @@ pub fn apply_network_output(phase_output: PhaseOutput, raw: &[f32], phase: &mut 
     }
 }
 
+/// Whether the first frame after construction or a reset takes its analysis phase instead
+/// of the network's output: true for `increment` models, whose running phase is anchored
+/// there (as in training, where each crop's integration starts at the analysis phase of its
+/// first frame).
+pub fn anchors_on_reset(phase_output: PhaseOutput) -> bool {
+    phase_output == PhaseOutput::Increment
+}
+
 /// Neural phase engine that runs inference inline. A failed inference falls back to the
-/// classical engine for that frame (counted in [`NeuralPhaseEngine::errors`]).
+/// classical engine for that frame (counted in [`NeuralPhaseEngine::errors`]). For an
+/// `increment` model the first frame after construction or [`PhaseEngine::reset`] is
+/// synthesised with its analysis phase (the anchor; the network is not run for it), and
+/// every later frame rotates the running phase by the network's output.
 pub struct NeuralPhaseEngine {
     meta: Arc<ModelMeta>,
     backend: Box<dyn PhaseBackend>,
     window: MagnitudeWindow,
+    /// The `advance` history, for models with that input.
+    advance_window: Option<AdvanceWindow>,
+    /// This frame's advance deviations (scratch).
+    advance: Vec<f32>,
+    /// The next frame is the first since construction or reset.
+    first_frame: bool,
     control: Vec<f32>,
     raw: Vec<f32>,
     phase: Vec<f32>,
@@ -45,6 +63,11 @@ impl NeuralPhaseEngine {
         let bins = meta.num_bins;
         Self {
             window: MagnitudeWindow::new(bins, meta.context_frames),
+            advance_window: meta
+                .has_advance()
+                .then(|| AdvanceWindow::new(bins, meta.context_frames)),
+            advance: vec![0.0; bins],
+            first_frame: true,
             control: vec![0.0; meta.n_controls],
             raw: vec![0.0; 2 * bins],
             phase: vec![0.0; bins],
@@ -86,15 +109,34 @@ impl PhaseEngine for NeuralPhaseEngine {
         self.fallback
             .synthesis_phase(frame, &mut self.fallback_phase);
         self.window.push(frame.magnitude);
+        if let Some(w) = &mut self.advance_window {
+            write_advance(
+                frame.inst_freq,
+                self.meta.hop,
+                self.meta.n_fft,
+                &mut self.advance,
+            );
+            w.push(&self.advance);
+        }
         self.meta
             .write_control_vector(&frame.controls, &mut self.control);
-        let (mag, frames) = self.window.view();
-        match self.backend.run(mag, frames, &self.control, &mut self.raw) {
-            Ok(()) => apply_network_output(self.meta.phase_output, &self.raw, &mut self.phase),
-            Err(e) => {
-                self.errors += 1;
-                self.last_error = Some(e.to_string());
-                self.phase.copy_from_slice(&self.fallback_phase);
+        let anchor = self.first_frame && anchors_on_reset(self.meta.phase_output);
+        self.first_frame = false;
+        if anchor {
+            self.phase.copy_from_slice(frame.analysis_phase);
+        } else {
+            let (mag, frames) = self.window.view();
+            let advance = self.advance_window.as_mut().map(|w| w.view().0);
+            match self
+                .backend
+                .run(mag, advance, frames, &self.control, &mut self.raw)
+            {
+                Ok(()) => apply_network_output(self.meta.phase_output, &self.raw, &mut self.phase),
+                Err(e) => {
+                    self.errors += 1;
+                    self.last_error = Some(e.to_string());
+                    self.phase.copy_from_slice(&self.fallback_phase);
+                }
             }
         }
         self.fallback.set_previous_phase(&self.phase);
@@ -103,6 +145,10 @@ impl PhaseEngine for NeuralPhaseEngine {
 
     fn reset(&mut self) {
         self.window.reset();
+        if let Some(w) = &mut self.advance_window {
+            w.reset();
+        }
+        self.first_frame = true;
         self.phase.iter_mut().for_each(|p| *p = 0.0);
         self.fallback.reset();
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod advance;
 pub mod backend;
 pub mod bundle;
 pub mod engine;
@@ -13,9 +14,10 @@ pub mod realtime;
 pub mod tract_backend;
 pub mod window;
 
+pub use advance::write_advance;
 pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::InferError;
-pub use meta::{ModelMeta, PhaseOutput};
+pub use meta::{ModelMeta, PhaseOutput, ADVANCE_INPUT};
 pub use realtime::{EngineStatus, RealtimePhaseEngine, WaitMode};

@@ -9,6 +9,10 @@ use xodvox_dsp::{Controls, StftConfig};
 /// Bundle format version this runtime reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Name of the optional graph input carrying the phase vocoder's advance deviation
+/// (see [`crate::advance`] and `docs/model-format.md`).
+pub const ADVANCE_INPUT: &str = "advance";
+
 /// How the network's output turns into a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,12 +176,37 @@ impl ModelMeta {
             ));
         }
         let names: Vec<&str> = self.inputs.iter().map(|t| t.name.as_str()).collect();
-        if names != ["mag", "control"] {
+        let count = |n: &str| names.iter().filter(|&&x| x == n).count();
+        if let Some(unknown) = names
+            .iter()
+            .find(|&&n| n != "mag" && n != "control" && n != ADVANCE_INPUT)
+        {
             return Err(mismatch(
                 "inputs",
-                "[\"mag\", \"control\"]".into(),
+                "only \"mag\", \"control\" and optionally \"advance\"".into(),
+                format!("{names:?}, with the unknown input {unknown:?}"),
+            ));
+        }
+        if count("mag") != 1 || count("control") != 1 || count(ADVANCE_INPUT) > 1 {
+            return Err(mismatch(
+                "inputs",
+                "[\"mag\", \"control\"] plus optionally \"advance\", each once".into(),
                 format!("{names:?}"),
             ));
+        }
+        if let Some(adv) = self.inputs.iter().find(|t| t.name == ADVANCE_INPUT) {
+            let expected = serde_json::json!(["batch", 1, self.num_bins, "time"]);
+            if adv.dtype != "float32" || serde_json::Value::from(adv.shape.clone()) != expected {
+                return Err(mismatch(
+                    "inputs.advance",
+                    format!("float32 of shape {expected}"),
+                    format!(
+                        "{} of shape {}",
+                        adv.dtype,
+                        serde_json::Value::from(adv.shape.clone())
+                    ),
+                ));
+            }
         }
         let outs: Vec<&str> = self.outputs.iter().map(|t| t.name.as_str()).collect();
         if outs != ["phase"] {
@@ -217,6 +246,11 @@ impl ModelMeta {
             }
         }
         Ok(())
+    }
+
+    /// Whether the graph takes the optional `advance` input (listed in `inputs`).
+    pub fn has_advance(&self) -> bool {
+        self.inputs.iter().any(|t| t.name == ADVANCE_INPUT)
     }
 
     /// STFT framing of the model.

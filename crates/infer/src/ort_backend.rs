@@ -15,6 +15,7 @@ use ort::value::TensorRef;
 use crate::backend::PhaseBackend;
 use crate::bundle::ModelBundle;
 use crate::error::InferError;
+use crate::meta::ADVANCE_INPUT;
 
 /// Execution provider for ONNX Runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,8 @@ pub struct OrtBackend {
     session: Session,
     bins: usize,
     n_controls: usize,
+    /// Whether the graph takes the `advance` input (fed by name).
+    has_advance: bool,
     provider: Provider,
 }
 
@@ -113,8 +116,13 @@ impl OrtBackend {
                         .to_string()
                 });
                 let shape = |t: usize| {
+                    let advance = if meta.has_advance() {
+                        format!(",{ADVANCE_INPUT}:1x1x{}x{t}", meta.num_bins)
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "mag:1x1x{}x{t},control:1x{}",
+                        "mag:1x1x{}x{t},control:1x{}{advance}",
                         meta.num_bins, meta.n_controls
                     )
                 };
@@ -136,10 +144,24 @@ impl OrtBackend {
             .with_execution_providers(eps)
             .map_err(|err| InferError::backend("ort", err))?;
         let session = builder.commit_from_memory(&bundle.onnx).map_err(e)?;
+        let mut declared: Vec<&str> = meta.inputs.iter().map(|t| t.name.as_str()).collect();
+        let graph: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+        let mut found = graph.clone();
+        declared.sort_unstable();
+        found.sort_unstable();
+        if declared != found {
+            return Err(InferError::Mismatch {
+                source_name: bundle.source.clone(),
+                field: "model.onnx inputs",
+                expected: format!("the inputs of model.json {declared:?}"),
+                got: format!("{graph:?}"),
+            });
+        }
         Ok(Self {
-            session,
             bins: meta.num_bins,
             n_controls: meta.n_controls,
+            has_advance: meta.has_advance(),
+            session,
             provider,
         })
     }
@@ -158,6 +180,7 @@ impl PhaseBackend for OrtBackend {
     fn run(
         &mut self,
         mag: &[f32],
+        advance: Option<&[f32]>,
         frames: usize,
         control: &[f32],
         phase_out: &mut [f32],
@@ -165,10 +188,16 @@ impl PhaseBackend for OrtBackend {
         let e = |e| InferError::backend("ort", e);
         let mag = TensorRef::from_array_view(([1usize, 1, self.bins, frames], mag)).map_err(e)?;
         let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["mag" => mag, "control" => ctl])
-            .map_err(e)?;
+        let mut inputs = ort::inputs!["mag" => mag, "control" => ctl];
+        if self.has_advance {
+            let adv = advance.ok_or_else(|| {
+                InferError::backend("ort", "the model needs the advance input, none was given")
+            })?;
+            let adv =
+                TensorRef::from_array_view(([1usize, 1, self.bins, frames], adv)).map_err(e)?;
+            inputs.push((ADVANCE_INPUT.into(), adv.into()));
+        }
+        let outputs = self.session.run(inputs).map_err(e)?;
         let (shape, data) = outputs["phase"].try_extract_tensor::<f32>().map_err(e)?;
         let dims: Vec<i64> = shape.iter().copied().collect();
         if dims != [1, 2, self.bins as i64, frames as i64] {

@@ -7,6 +7,12 @@
 //! the phase actually used), a miss is counted, and the stream goes on coherently. In
 //! [`WaitMode::Offline`] the audio side waits for every result instead, so an offline bounce
 //! is fully neural and deterministic.
+//!
+//! Each request carries the frame's magnitudes, its advance deviations (only for models with
+//! the `advance` input) and the control vector. For an `increment` model the first frame after
+//! construction or a reset is synthesised with its analysis phase (the anchor; the worker's
+//! output for it is not used), and later frames rotate the phase actually used for the
+//! previous frame (neural or fallback) by the network's output.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,10 +23,11 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use xodvox_dsp::phase::wrap_phase;
 use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
 
+use crate::advance::write_advance;
 use crate::backend::PhaseBackend;
-use crate::engine::apply_network_output;
+use crate::engine::{anchors_on_reset, apply_network_output};
 use crate::meta::ModelMeta;
-use crate::window::MagnitudeWindow;
+use crate::window::{AdvanceWindow, MagnitudeWindow};
 
 /// Frames that may be queued towards the worker.
 const QUEUE_FRAMES: usize = 8;
@@ -74,6 +81,12 @@ pub struct RealtimePhaseEngine {
     control: Vec<f32>,
     held: HeldFrame,
     has_held: bool,
+    /// The held frame is the first since construction or reset (the anchor).
+    held_first: bool,
+    /// The next frame handed over is the first since construction or reset.
+    first_frame: bool,
+    /// This frame's advance deviations (empty for models without the input).
+    advance: Vec<f32>,
     /// Id of the next frame to send.
     next_id: u64,
     /// Whether the held frame reached the worker.
@@ -136,7 +149,7 @@ impl RealtimePhaseEngine {
         mode: WaitMode,
     ) -> std::io::Result<Self> {
         let bins = meta.num_bins;
-        let request_len = HEADER + bins + meta.n_controls;
+        let request_len = request_len(&meta);
         let reply_len = HEADER + 2 * bins;
         let (to_worker, worker_in) = RingBuffer::new(request_len * QUEUE_FRAMES);
         let (worker_out, from_worker) = RingBuffer::new(reply_len * QUEUE_FRAMES);
@@ -163,6 +176,9 @@ impl RealtimePhaseEngine {
             control: vec![0.0; meta.n_controls],
             held,
             has_held: false,
+            held_first: false,
+            first_frame: true,
+            advance: vec![0.0; advance_len(&meta)],
             next_id: 0,
             held_sent: false,
             reset_pending: true,
@@ -231,7 +247,10 @@ impl PhaseEngine for RealtimePhaseEngine {
                 controls: self.held.controls,
             };
             self.classic.synthesis_phase(&held, &mut self.classic_phase);
-            if self.collect(id) {
+            if self.held_first && anchors_on_reset(self.meta.phase_output) {
+                // The anchor: no network output is needed (its reply is dropped later).
+                self.phase.copy_from_slice(&self.held.analysis_phase);
+            } else if self.collect(id) {
                 let bins = self.meta.num_bins;
                 apply_network_output(
                     self.meta.phase_output,
@@ -262,13 +281,29 @@ impl PhaseEngine for RealtimePhaseEngine {
         self.held.transient = frame.transient;
         self.held.controls = frame.controls;
         self.has_held = true;
+        self.held_first = self.first_frame;
+        self.first_frame = false;
+        if !self.advance.is_empty() {
+            write_advance(
+                frame.inst_freq,
+                self.meta.hop,
+                self.meta.n_fft,
+                &mut self.advance,
+            );
+        }
         self.meta
             .write_control_vector(&frame.controls, &mut self.control);
         let [lo, hi] = id_bits(self.next_id);
         let flag = [if self.reset_pending { 1.0 } else { 0.0 }];
         self.held_sent = send(
             &mut self.to_worker,
-            &[&[lo, hi], &flag, frame.magnitude, &self.control],
+            &[
+                &[lo, hi],
+                &flag,
+                frame.magnitude,
+                &self.advance,
+                &self.control,
+            ],
         );
         if self.held_sent {
             self.reset_pending = false;
@@ -278,6 +313,8 @@ impl PhaseEngine for RealtimePhaseEngine {
 
     fn reset(&mut self) {
         self.has_held = false;
+        self.held_first = false;
+        self.first_frame = true;
         self.held_sent = false;
         self.reset_pending = true;
         self.phase.iter_mut().for_each(|p| *p = 0.0);
@@ -295,6 +332,20 @@ impl Drop for RealtimePhaseEngine {
     }
 }
 
+/// Values of the advance part of a request: `num_bins` for models with the input, else 0.
+fn advance_len(meta: &ModelMeta) -> usize {
+    if meta.has_advance() {
+        meta.num_bins
+    } else {
+        0
+    }
+}
+
+/// Length of a request: header, magnitudes, advance deviations, control vector.
+fn request_len(meta: &ModelMeta) -> usize {
+    HEADER + meta.num_bins + advance_len(meta) + meta.n_controls
+}
+
 fn worker_loop(
     meta: &ModelMeta,
     mut backend: Box<dyn PhaseBackend>,
@@ -304,9 +355,13 @@ fn worker_loop(
     status: &EngineStatus,
 ) {
     let bins = meta.num_bins;
-    let mut request = vec![0.0f32; HEADER + bins + meta.n_controls];
+    let adv_len = advance_len(meta);
+    let mut request = vec![0.0f32; request_len(meta)];
     let mut raw = vec![0.0f32; 2 * bins];
     let mut window = MagnitudeWindow::new(bins, meta.context_frames);
+    let mut advance_window = meta
+        .has_advance()
+        .then(|| AdvanceWindow::new(bins, meta.context_frames));
     while !stop.load(Ordering::Relaxed) {
         if !receive(&mut input, &mut request) {
             std::thread::sleep(Duration::from_micros(50));
@@ -314,11 +369,19 @@ fn worker_loop(
         }
         if request[2] > 0.5 {
             window.reset();
+            if let Some(w) = &mut advance_window {
+                w.reset();
+            }
         }
         window.push(&request[HEADER..HEADER + bins]);
+        if let Some(w) = &mut advance_window {
+            w.push(&request[HEADER + bins..HEADER + bins + adv_len]);
+        }
         let (mag, frames) = window.view();
+        let advance = advance_window.as_mut().map(|w| w.view().0);
+        let control = &request[HEADER + bins + adv_len..];
         let start = Instant::now();
-        let ok = match backend.run(mag, frames, &request[HEADER + bins..], &mut raw) {
+        let ok = match backend.run(mag, advance, frames, control, &mut raw) {
             Ok(()) => true,
             Err(_) => {
                 status.errors.fetch_add(1, Ordering::Relaxed);

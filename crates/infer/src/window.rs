@@ -1,7 +1,9 @@
-//! The magnitude history fed to the network: the last `context_frames` frames in the
-//! graph's `[bins, time]` layout.
+//! The history fed to the network: the last `context_frames` frames of a per-bin feature
+//! (magnitude; the advance deviation for models with that input) in the graph's
+//! `[bins, time]` layout.
 
-/// Rolling window of magnitude frames, allocated once.
+/// Rolling window of per-bin frames (magnitudes, or advance values as
+/// [`AdvanceWindow`]), allocated once.
 #[derive(Debug, Clone)]
 pub struct MagnitudeWindow {
     bins: usize,
@@ -32,7 +34,7 @@ impl MagnitudeWindow {
         self.frames_seen = 0;
     }
 
-    /// Appends a frame (`bins` magnitudes), dropping the oldest. Non-finite values become 0.
+    /// Appends a frame (`bins` values), dropping the oldest. Non-finite values become 0.
     pub fn push(&mut self, mag: &[f32]) {
         let c = self.context;
         for (b, &m) in mag.iter().enumerate().take(self.bins) {
@@ -57,3 +59,6 @@ impl MagnitudeWindow {
         (&self.partial[..self.bins * frames], frames)
     }
 }
+
+/// The rolling window of `advance` frames: the same structure and layout as the magnitudes'.
+pub type AdvanceWindow = MagnitudeWindow;

@@ -53,6 +53,25 @@ fn bad_metadata_is_named() {
             "inputs",
             Box::new(|v| v["inputs"][0]["name"] = "spec".into()),
         ),
+        (
+            "\"foo\"",
+            Box::new(|v| {
+                v["inputs"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"name": "foo", "dtype": "float32", "shape": [1]}))
+            }),
+        ),
+        (
+            "inputs.advance",
+            Box::new(|v| {
+                let inputs = v["inputs"].as_array_mut().unwrap();
+                inputs.retain(|t| t["name"] != "advance");
+                inputs.push(serde_json::json!(
+                    {"name": "advance", "dtype": "float32", "shape": ["batch", 2, 1025, "time"]}
+                ))
+            }),
+        ),
         ("n_controls", Box::new(|v| v["n_controls"] = 9.into())),
         (
             "controls",
@@ -91,4 +110,29 @@ fn garbage_onnx_is_refused() {
         .unwrap()
         .to_string();
     assert!(err.contains("tract"), "{err}");
+}
+
+#[test]
+fn advance_in_model_json_but_not_in_the_graph_is_refused_by_the_backend() {
+    let d = tempfile::tempdir().unwrap();
+    copy_fixture(d.path());
+    let has_advance = ModelBundle::from_dir(d.path()).unwrap().meta.has_advance();
+    edit_json(d.path(), |v| {
+        let inputs = v["inputs"].as_array_mut().unwrap();
+        if has_advance {
+            // The fixture has the input: declare it away instead.
+            inputs.retain(|t| t["name"] != "advance");
+        } else {
+            inputs.push(serde_json::json!(
+                {"name": "advance", "dtype": "float32", "shape": ["batch", 1, 1025, "time"]}
+            ));
+        }
+    });
+    let bundle = ModelBundle::from_dir(d.path()).unwrap();
+    assert_eq!(bundle.meta.has_advance(), !has_advance);
+    let err = load_backend(BackendKind::Tract, &bundle)
+        .err()
+        .expect("graph and model.json disagree")
+        .to_string();
+    assert!(err.contains("model.onnx inputs"), "{err}");
 }

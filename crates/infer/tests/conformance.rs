@@ -1,13 +1,20 @@
 //! Runtime conformance against the training package's exported fixture
 //! (`fixtures/models/tiny`): metadata, control vector, and backend output vs onnxruntime's
 //! (stored in `io.json` by `xodvox-train export`). One test body runs for every backend
-//! compiled in.
+//! compiled in. The fixture takes the optional `advance` input: the runtime's own advance
+//! deviations (from the vocoder's analysis of the golden signal) must match the ones the
+//! training side computed for `io.json`.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use xodvox_dsp::Controls;
-use xodvox_infer::{available_backends, load_backend, ModelBundle, PhaseOutput};
+use xodvox_dsp::phase::wrap_phase;
+use xodvox_dsp::{render_offline, Controls, PhaseEngine, PhaseFrame, RenderSettings};
+use xodvox_infer::{
+    available_backends, load_backend, write_advance, BackendKind, ModelBundle, PhaseBackend,
+    PhaseOutput,
+};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny")
@@ -75,6 +82,12 @@ fn every_backend_reproduces_onnxruntime_output() {
         .collect();
     let (bins, frames) = (mag_shape[2], mag_shape[3]);
     let mag = floats(&io["inputs"]["mag"]["data"]);
+    // The advance input, fed when the model takes it (io.json then has it, same layout).
+    let advance = b.meta.has_advance().then(|| {
+        let a = &io["inputs"]["advance"];
+        assert_eq!(a["shape"], io["inputs"]["mag"]["shape"], "advance layout");
+        floats(&a["data"])
+    });
     let control = floats(&io["inputs"]["control"]["data"]);
     let expected = floats(&io["outputs"]["phase"]["data"]);
     let kinds = available_backends();
@@ -94,13 +107,19 @@ fn every_backend_reproduces_onnxruntime_output() {
         let mut out = vec![0.0f32; 2 * bins];
         // Causal network: the window of frames 0..=t gives output frame t of the whole clip.
         for t in 0..frames {
-            let mut window = vec![0.0f32; bins * (t + 1)];
-            for bin in 0..bins {
-                for f in 0..=t {
-                    window[bin * (t + 1) + f] = mag[bin * frames + f];
+            let window = |data: &[f32]| {
+                let mut w = vec![0.0f32; bins * (t + 1)];
+                for bin in 0..bins {
+                    for f in 0..=t {
+                        w[bin * (t + 1) + f] = data[bin * frames + f];
+                    }
                 }
-            }
-            backend.run(&window, t + 1, &control, &mut out).unwrap();
+                w
+            };
+            let adv = advance.as_deref().map(window);
+            backend
+                .run(&window(&mag), adv.as_deref(), t + 1, &control, &mut out)
+                .unwrap();
             for c in 0..2 {
                 for bin in 0..bins {
                     let e = expected[(c * bins + bin) * frames + t];
@@ -112,5 +131,176 @@ fn every_backend_reproduces_onnxruntime_output() {
                 }
             }
         }
+    }
+}
+
+/// Loads `kind`, or `None` (with a note) when its runtime is not available here and
+/// `XODVOX_REQUIRE_ALL_BACKENDS` is unset.
+fn backend_or_skip(kind: BackendKind, b: &ModelBundle) -> Option<Box<dyn PhaseBackend>> {
+    match load_backend(kind, b) {
+        Ok(be) => Some(be),
+        Err(e)
+            if std::env::var_os("XODVOX_REQUIRE_ALL_BACKENDS").is_none()
+                && format!("{e}").contains("not available") =>
+        {
+            eprintln!("skipping {kind:?}: {e}");
+            None
+        }
+        Err(e) => panic!("{kind:?}: {e}"),
+    }
+}
+
+#[test]
+fn fixture_with_the_advance_input_loads_and_runs_in_every_backend() {
+    let b = ModelBundle::from_dir(&fixture()).unwrap();
+    assert!(
+        b.meta.has_advance(),
+        "the tiny fixture is exported with the advance input"
+    );
+    let bins = b.meta.num_bins;
+    let frames = b.meta.context_frames;
+    let mag: Vec<f32> = (0..bins * frames)
+        .map(|i| ((i % 97) as f32) * 0.1)
+        .collect();
+    let control = vec![0.0f32; b.meta.n_controls];
+    let zeros = vec![0.0f32; bins * frames];
+    let turned = vec![1.2f32; bins * frames];
+    for kind in available_backends() {
+        let Some(mut backend) = backend_or_skip(kind, &b) else {
+            continue;
+        };
+        let mut a = vec![0.0f32; 2 * bins];
+        let mut c = vec![0.0f32; 2 * bins];
+        for t in [1, frames] {
+            backend
+                .run(
+                    &mag[..bins * t],
+                    Some(&zeros[..bins * t]),
+                    t,
+                    &control,
+                    &mut a,
+                )
+                .unwrap();
+            backend
+                .run(
+                    &mag[..bins * t],
+                    Some(&turned[..bins * t]),
+                    t,
+                    &control,
+                    &mut c,
+                )
+                .unwrap();
+            assert!(a.iter().chain(&c).all(|v| v.is_finite()), "{kind:?}");
+            let moved = a
+                .iter()
+                .zip(&c)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                moved > 1e-3,
+                "{kind:?}: the advance input changes nothing ({moved})"
+            );
+        }
+        let err = backend
+            .run(&mag, None, frames, &control, &mut a)
+            .expect_err("a model with the advance input needs it");
+        assert!(err.to_string().contains("advance"), "{kind:?}: {err}");
+    }
+}
+
+/// Records the magnitude and the advance deviation of every analysed frame.
+struct Capture {
+    frames: Arc<Mutex<Vec<(Vec<f32>, Vec<f32>)>>>,
+}
+
+impl PhaseEngine for Capture {
+    fn name(&self) -> &str {
+        "capture"
+    }
+    fn num_bins(&self) -> usize {
+        1025
+    }
+    fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
+        let mut advance = vec![0.0f32; 1025];
+        write_advance(frame.inst_freq, 512, 2048, &mut advance);
+        self.frames
+            .lock()
+            .unwrap()
+            .push((frame.magnitude.to_vec(), advance));
+        phase_out.copy_from_slice(frame.analysis_phase);
+    }
+    fn reset(&mut self) {}
+}
+
+#[test]
+fn runtime_advance_matches_the_training_side_on_the_golden_signal() {
+    let b = ModelBundle::from_dir(&fixture()).unwrap();
+    let io = io();
+    let Some(expected) = io["inputs"].get("advance") else {
+        panic!("io.json has no advance input");
+    };
+    assert!(b.meta.has_advance());
+    let shape = &io["inputs"]["mag"]["shape"];
+    let (bins, n) = (
+        shape[2].as_u64().unwrap() as usize,
+        shape[3].as_u64().unwrap() as usize,
+    );
+    let mag = floats(&io["inputs"]["mag"]["data"]);
+    let adv = floats(&expected["data"]);
+    let bytes =
+        std::fs::read(fixture().join("../../golden/stft/signal.f32")).expect("golden signal");
+    let signal: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let engine = Capture {
+        frames: frames.clone(),
+    };
+    render_offline(
+        &[signal],
+        &RenderSettings::default(),
+        Box::new(engine),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let frames = frames.lock().unwrap();
+    for t in 0..n {
+        let column = |d: &[f32]| (0..bins).map(|k| d[k * n + t]).collect::<Vec<f32>>();
+        let (m, a) = (column(&mag), column(&adv));
+        let peak = m.iter().fold(0.0f32, |x, &y| x.max(y));
+        // The runtime's frame with the same magnitudes (the vocoder's frames are the STFT's).
+        let (best, err) = frames
+            .iter()
+            .enumerate()
+            .map(|(i, (fm, _))| {
+                let e = fm
+                    .iter()
+                    .zip(&m)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0f32, f32::max);
+                (i, e / peak)
+            })
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+            .unwrap();
+        assert!(
+            err < 1e-3,
+            "io frame {t}: no runtime frame has its magnitudes ({err})"
+        );
+        let got = &frames[best].1;
+        let mut compared = 0;
+        for k in 0..bins {
+            if m[k] > 1e-2 * peak {
+                compared += 1;
+                let d = wrap_phase(got[k] - a[k]).abs();
+                assert!(
+                    d < 2e-2,
+                    "io frame {t} bin {k}: runtime {} vs training {}",
+                    got[k],
+                    a[k]
+                );
+            }
+        }
+        assert!(compared > 20, "io frame {t}: only {compared} bins compared");
     }
 }

@@ -77,7 +77,14 @@ impl PhaseBackend for SlowBackend {
     fn name(&self) -> &'static str {
         "slow"
     }
-    fn run(&mut self, _: &[f32], _: usize, _: &[f32], out: &mut [f32]) -> Result<(), InferError> {
+    fn run(
+        &mut self,
+        _: &[f32],
+        _: Option<&[f32]>,
+        _: usize,
+        _: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), InferError> {
         std::thread::sleep(self.delay);
         out[..self.bins].iter_mut().for_each(|v| *v = 1.0);
         out[self.bins..].iter_mut().for_each(|v| *v = 0.0);
