@@ -9,7 +9,9 @@ target's mid:
   with magnitudes and advance as in ``docs/model-format.md``, increments integrated from the
   first frame's analysis phase, inverse STFT, resampled by the pitch ratio);
 - **classical**: ``xodvox render IN OUT --stretch S --pitch P`` (the Rust classical engine),
-  skipped with a note when the ``xodvox`` binary is not found.
+  skipped with a note when the ``xodvox`` binary is not found;
+- **model_runtime** (``--runtime``): ``xodvox render --engine neural --model BUNDLE``, the model
+  as the Rust runtime really runs it (per-channel magnitudes, transient resets, rubato).
 
 Metrics (means over entries x channels): multi-resolution STFT distance (spectral convergence +
 log magnitude, FFT 512/1024/2048), spectral convergence alone, waveform L1. Outputs are trimmed
@@ -127,10 +129,15 @@ def find_xodvox(explicit: Path | None) -> Path | None:
     return None
 
 
-def run_classical(binary: Path, entry: ManifestEntry, input_path: Path, tmp: Path) -> np.ndarray:
-    """``xodvox render`` output, ``(frames, channels)`` float32."""
+def run_classical(
+    binary: Path, entry: ManifestEntry, input_path: Path, tmp: Path, bundle: Path | None = None
+) -> np.ndarray:
+    """``xodvox render`` output, ``(frames, channels)`` float32: the classical engine, or the
+    neural engine with ``bundle`` (``--engine neural --model BUNDLE``)."""
     out = tmp / f"{entry.id}.wav"
     cmd = [str(binary), "render", str(input_path), str(out), "--quiet"]
+    if bundle is not None:
+        cmd += ["--engine", "neural", "--model", str(bundle)]
     cmd += ["--stretch", repr(entry.stretch), "--pitch", repr(entry.pitch_semitones)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -156,7 +163,11 @@ def metrics(pred: np.ndarray, target: np.ndarray, mrstft: MultiResolutionStftLos
 
 
 def evaluate(
-    bundle: Path, manifest_path: Path, split: str = "val", xodvox: Path | None = None
+    bundle: Path,
+    manifest_path: Path,
+    split: str = "val",
+    xodvox: Path | None = None,
+    runtime: bool = False,
 ) -> dict[str, Any]:
     """Per-engine mean metrics and per-entry rows (see the module docstring)."""
     meta, session = load_bundle(bundle)
@@ -177,8 +188,14 @@ def evaluate(
             if binary:
                 classical = run_classical(binary, entry, input_path, Path(tmp)).mean(axis=1)
                 row["classical"] = metrics(fit_length(classical, n), target, mrstft)
+                if runtime:
+                    rendered = run_classical(binary, entry, input_path, Path(tmp), bundle)
+                    row["model_runtime"] = metrics(
+                        fit_length(rendered.mean(axis=1), n), target, mrstft
+                    )
             rows.append(row)
     engines = ["model"] + (["classical"] if binary else [])
+    engines += ["model_runtime"] if binary and runtime else []
     summary = {
         engine: {
             key: float(np.mean([r[engine][key] for r in rows]))
@@ -218,11 +235,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     parser.add_argument("--xodvox", type=Path, default=None, help="path of the xodvox binary")
     parser.add_argument("--json", type=Path, default=None, help="also write the full report")
+    parser.add_argument(
+        "--runtime",
+        action="store_true",
+        help="also render the model with the Rust runtime (`xodvox render --engine neural`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``xodvox-train evaluate``."""
-    report = evaluate(args.bundle, args.manifest, args.split, args.xodvox)
+    report = evaluate(args.bundle, args.manifest, args.split, args.xodvox, args.runtime)
     print(markdown_table(report))
     if report["classical_binary"] is None:
         print(
