@@ -208,9 +208,12 @@ fn fixture_with_the_advance_input_loads_and_runs_in_every_backend() {
     }
 }
 
+/// Magnitudes and advance deviations of the analysed frames, in order.
+type Captured = Arc<Mutex<Vec<(Vec<f32>, Vec<f32>)>>>;
+
 /// Records the magnitude and the advance deviation of every analysed frame.
 struct Capture {
-    frames: Arc<Mutex<Vec<(Vec<f32>, Vec<f32>)>>>,
+    frames: Captured,
 }
 
 impl PhaseEngine for Capture {
@@ -253,7 +256,7 @@ fn runtime_advance_matches_the_training_side_on_the_golden_signal() {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let frames = Arc::new(Mutex::new(Vec::new()));
+    let frames = Captured::default();
     let engine = Capture {
         frames: frames.clone(),
     };
