@@ -40,6 +40,9 @@ fn neural_render_at_another_rate_keeps_rate_and_exact_length() {
     let out = d.path().join("out.wav");
     write_wav(&inp, 44_100, 2, 30_000);
     let model = fixture();
+    // The fixture takes the optional `advance` input, so this renders through it.
+    let bundle = xodvox_infer::ModelBundle::from_dir(&model).unwrap();
+    assert!(bundle.meta.has_advance());
     let o = xodvox(&[
         "render",
         inp.to_str().unwrap(),
