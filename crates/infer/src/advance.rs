@@ -1,11 +1,73 @@
-//! The optional `advance` network input: the classical phase vocoder's per-bin phase-advance
-//! deviation, computed from the frame's analysis (see `docs/model-format.md`).
+//! The optional `advance` network input (see `docs/model-format.md`): the classical engine's
+//! phase increment per bin, beyond the bin-centre advance.
 //!
-//! For bin `b` with reassigned instantaneous frequency `ω_b` (rad/sample,
-//! [`PhaseFrame::inst_freq`](xodvox_dsp::PhaseFrame::inst_freq)) and the model's synthesis hop
-//! `H`, the value is `wrap(ω_b · H − 2π·b·H/n_fft)` in (−π, π]: how far the phase vocoder
-//! would rotate the bin beyond its centre-frequency advance over one output hop. A model with
-//! this input predicts its increment relative to it; the runtime only feeds it.
+//! [`AdvanceGuide`] runs its own [`ClassicPhaseEngine`] (identity phase locking, transient
+//! reset) on every frame and writes `wrap(c_t[b] − c_{t−1}[b] − 2π·b·H/n_fft)` in (−π, π],
+//! with `c_t` that engine's synthesis phase and `H` the model's synthesis hop (0 on the first
+//! frame after a reset, where the runtime anchors at the analysis phase). A model with this
+//! input predicts a rotation of that increment, so an untrained model *is* the classical
+//! engine. The training package computes the same values with its port of the engine
+//! (`xodvox_train.data.classic_phases`, checked against `crates/dsp` by the golden vectors in
+//! `fixtures/golden/classic/`); the port has no transient reset.
+//!
+//! [`write_advance`] is the plain phase vocoder's deviation `wrap(ω_b · H − 2π·b·H/n_fft)`
+//! from the reassigned frequency of one frame; the guide's increment equals it on spectral peaks.
+
+use xodvox_dsp::{ClassicPhaseEngine, PhaseEngine, PhaseFrame};
+
+/// Computes the `advance` input from a private classical engine that follows the stream.
+/// Allocates in [`AdvanceGuide::new`] only; `write` and `reset` are real-time safe.
+#[derive(Debug, Clone)]
+pub struct AdvanceGuide {
+    engine: ClassicPhaseEngine,
+    phase: Vec<f32>,
+    prev: Vec<f32>,
+    /// Bin-centre advance over one hop, wrapped, double precision.
+    centre: Vec<f64>,
+    started: bool,
+}
+
+impl AdvanceGuide {
+    /// A guide for `bins` bins at synthesis hop `hop` and FFT size `n_fft`.
+    pub fn new(bins: usize, hop: usize, n_fft: usize) -> Self {
+        let centre = (0..bins)
+            .map(|b| wrap_f64(std::f64::consts::TAU * b as f64 * hop as f64 / n_fft as f64))
+            .collect();
+        Self {
+            engine: ClassicPhaseEngine::new(bins),
+            phase: vec![0.0; bins],
+            prev: vec![0.0; bins],
+            centre,
+            started: false,
+        }
+    }
+
+    /// Advances the guide by `frame` and writes its increment deviations into `out`
+    /// (`num_bins` values; 0 on the first frame after a reset; non-finite values become 0).
+    pub fn write(&mut self, frame: &PhaseFrame<'_>, out: &mut [f32]) {
+        self.engine.synthesis_phase(frame, &mut self.phase);
+        if self.started {
+            for (b, o) in out.iter_mut().enumerate().take(self.phase.len()) {
+                let step = f64::from(self.phase[b]) - f64::from(self.prev[b]) - self.centre[b];
+                *o = if step.is_finite() {
+                    wrap_f64(step) as f32
+                } else {
+                    0.0
+                };
+            }
+        } else {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            self.started = true;
+        }
+        self.prev.copy_from_slice(&self.phase);
+    }
+
+    /// Forgets the stream, without allocating.
+    pub fn reset(&mut self) {
+        self.engine.reset();
+        self.started = false;
+    }
+}
 
 /// Writes the advance deviation of every bin into `out` (`out.len()` bins, at most
 /// `inst_freq.len()`): `wrap(ω_b · hop − 2π·b·hop/n_fft)` in (−π, π]. A non-finite `ω_b`
@@ -40,7 +102,66 @@ fn wrap_f64(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::write_advance;
+    use super::{write_advance, AdvanceGuide};
+    use xodvox_dsp::{Controls, PhaseFrame};
+
+    #[test]
+    fn guide_of_a_steady_partial_is_its_frequency_offset() {
+        let n = 2048;
+        let hop = 512;
+        let bins = n / 2 + 1;
+        let bin_freq = TAU / n as f32;
+        // One peak at bin 100, a quarter bin above centre: deviation pi/8 per hop.
+        let mut mag = vec![0.0f32; bins];
+        mag[99] = 0.5;
+        mag[100] = 1.0;
+        mag[101] = 0.5;
+        let mut inst: Vec<f32> = (0..bins).map(|b| b as f32 * bin_freq).collect();
+        for b in 98..=102 {
+            inst[b] = 100.25 * bin_freq;
+        }
+        let analysis = vec![0.3f32; bins];
+        let mut guide = AdvanceGuide::new(bins, hop, n);
+        let mut out = vec![9.0f32; bins];
+        for f in 0..4 {
+            let frame = PhaseFrame {
+                magnitude: &mag,
+                analysis_phase: &analysis,
+                inst_freq: &inst,
+                analysis_hop: if f == 0 { 0 } else { hop },
+                synthesis_hop: hop,
+                transient: false,
+                controls: Controls::default(),
+            };
+            guide.write(&frame, &mut out);
+            if f == 0 {
+                assert!(out.iter().all(|&v| v == 0.0), "first frame is the anchor");
+            } else {
+                // The whole locked region turns with the peak: increment hop * omega_peak,
+                // so bin b deviates from its own centre by (100.25 - b) * pi / 2.
+                for b in [0usize, 50, 99, 100, 500, 1024] {
+                    let want = super::wrap_f64((100.25 - b as f64) * std::f64::consts::FRAC_PI_2);
+                    let d = super::wrap_f64(f64::from(out[b]) - want).abs();
+                    assert!(d < 1e-3, "frame {f} bin {b}: {} vs {want}", out[b]);
+                }
+                assert!((out[100] - PI / 8.0).abs() < 1e-3);
+            }
+        }
+        guide.reset();
+        guide.write(
+            &PhaseFrame {
+                magnitude: &mag,
+                analysis_phase: &analysis,
+                inst_freq: &inst,
+                analysis_hop: 0,
+                synthesis_hop: hop,
+                transient: false,
+                controls: Controls::default(),
+            },
+            &mut out,
+        );
+        assert!(out.iter().all(|&v| v == 0.0), "reset restarts the guide");
+    }
     use std::f32::consts::{PI, TAU};
 
     #[test]

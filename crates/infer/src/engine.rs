@@ -7,7 +7,7 @@ use std::sync::Arc;
 use xodvox_dsp::phase::wrap_phase;
 use xodvox_dsp::{ClassicPhaseEngine, PhaseEngine, PhaseFrame};
 
-use crate::advance::write_advance;
+use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
 use crate::meta::{ModelMeta, PhaseOutput};
 use crate::window::{AdvanceWindow, MagnitudeWindow};
@@ -46,6 +46,8 @@ pub struct NeuralPhaseEngine {
     advance_window: Option<AdvanceWindow>,
     /// This frame's advance deviations (scratch).
     advance: Vec<f32>,
+    /// Private classical engine that produces the `advance` input.
+    guide: AdvanceGuide,
     /// The next frame is the first since construction or reset.
     first_frame: bool,
     control: Vec<f32>,
@@ -67,6 +69,7 @@ impl NeuralPhaseEngine {
                 .has_advance()
                 .then(|| AdvanceWindow::new(bins, meta.context_frames)),
             advance: vec![0.0; bins],
+            guide: AdvanceGuide::new(bins, meta.hop, meta.n_fft),
             first_frame: true,
             control: vec![0.0; meta.n_controls],
             raw: vec![0.0; 2 * bins],
@@ -110,12 +113,7 @@ impl PhaseEngine for NeuralPhaseEngine {
             .synthesis_phase(frame, &mut self.fallback_phase);
         self.window.push(frame.magnitude);
         if let Some(w) = &mut self.advance_window {
-            write_advance(
-                frame.inst_freq,
-                self.meta.hop,
-                self.meta.n_fft,
-                &mut self.advance,
-            );
+            self.guide.write(frame, &mut self.advance);
             w.push(&self.advance);
         }
         self.meta
@@ -145,6 +143,7 @@ impl PhaseEngine for NeuralPhaseEngine {
 
     fn reset(&mut self) {
         self.window.reset();
+        self.guide.reset();
         if let Some(w) = &mut self.advance_window {
             w.reset();
         }

@@ -14,7 +14,7 @@ pub mod realtime;
 pub mod tract_backend;
 pub mod window;
 
-pub use advance::write_advance;
+pub use advance::{write_advance, AdvanceGuide};
 pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;

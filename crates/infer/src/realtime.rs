@@ -23,7 +23,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use xodvox_dsp::phase::wrap_phase;
 use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
 
-use crate::advance::write_advance;
+use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
 use crate::engine::{anchors_on_reset, apply_network_output};
 use crate::meta::ModelMeta;
@@ -87,6 +87,8 @@ pub struct RealtimePhaseEngine {
     first_frame: bool,
     /// This frame's advance deviations (empty for models without the input).
     advance: Vec<f32>,
+    /// Private classical engine that produces the `advance` input (audio thread; alloc-free).
+    guide: AdvanceGuide,
     /// Id of the next frame to send.
     next_id: u64,
     /// Whether the held frame reached the worker.
@@ -179,6 +181,7 @@ impl RealtimePhaseEngine {
             held_first: false,
             first_frame: true,
             advance: vec![0.0; advance_len(&meta)],
+            guide: AdvanceGuide::new(meta.num_bins, meta.hop, meta.n_fft),
             next_id: 0,
             held_sent: false,
             reset_pending: true,
@@ -284,12 +287,7 @@ impl PhaseEngine for RealtimePhaseEngine {
         self.held_first = self.first_frame;
         self.first_frame = false;
         if !self.advance.is_empty() {
-            write_advance(
-                frame.inst_freq,
-                self.meta.hop,
-                self.meta.n_fft,
-                &mut self.advance,
-            );
+            self.guide.write(frame, &mut self.advance);
         }
         self.meta
             .write_control_vector(&frame.controls, &mut self.control);
@@ -319,6 +317,7 @@ impl PhaseEngine for RealtimePhaseEngine {
         self.reset_pending = true;
         self.phase.iter_mut().for_each(|p| *p = 0.0);
         self.classic.reset();
+        self.guide.reset();
         while receive(&mut self.from_worker, &mut self.reply) {}
     }
 }

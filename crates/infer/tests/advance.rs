@@ -107,18 +107,34 @@ impl Analysis {
             controls: Controls::default(),
         }
     }
+}
 
-    /// The advance deviation by the documented formula, in double precision.
-    fn expected_advance(&self) -> Vec<f32> {
-        self.inst_freq
-            .iter()
-            .enumerate()
-            .map(|(b, &w)| {
-                let d = f64::from(w) * 512.0 - std::f64::consts::TAU * b as f64 * 512.0 / 2048.0;
-                d.sin().atan2(d.cos()) as f32
-            })
-            .collect()
-    }
+/// The `advance` inputs of a stream of frames, by the documented definition: the increments
+/// of a separate classical engine, beyond each bin's centre advance (0 on the first frame).
+fn expected_advances(frames: &[Analysis]) -> Vec<Vec<f32>> {
+    let mut engine = xodvox_dsp::ClassicPhaseEngine::new(BINS);
+    let mut prev = vec![0.0f32; BINS];
+    let mut phase = vec![0.0f32; BINS];
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            engine.synthesis_phase(&f.frame(), &mut phase);
+            let out = (0..BINS)
+                .map(|b| {
+                    if i == 0 {
+                        return 0.0;
+                    }
+                    let d = f64::from(phase[b])
+                        - f64::from(prev[b])
+                        - std::f64::consts::TAU * b as f64 * 512.0 / 2048.0;
+                    d.sin().atan2(d.cos()) as f32
+                })
+                .collect();
+            prev.copy_from_slice(&phase);
+            out
+        })
+        .collect()
 }
 
 fn close(a: f32, b: f32) -> bool {
@@ -131,7 +147,16 @@ fn advance_of_a_frame_follows_the_formula() {
     let a = Analysis::new(0);
     let mut out = vec![0.0; BINS];
     write_advance(&a.inst_freq, 512, 2048, &mut out);
-    for (b, (&got, &want)) in out.iter().zip(&a.expected_advance()).enumerate() {
+    let pv: Vec<f32> = a
+        .inst_freq
+        .iter()
+        .enumerate()
+        .map(|(b, &w)| {
+            let d = f64::from(w) * 512.0 - std::f64::consts::TAU * b as f64 * 512.0 / 2048.0;
+            d.sin().atan2(d.cos()) as f32
+        })
+        .collect();
+    for (b, (&got, &want)) in out.iter().zip(&pv).enumerate() {
         assert!(close(got, want), "bin {b}: {got} vs {want}");
         assert!(got > -std::f32::consts::PI && got <= std::f32::consts::PI);
     }
@@ -163,6 +188,7 @@ fn inline_engine_feeds_the_advance_window_of_models_that_take_it() {
     });
     let mut engine = NeuralPhaseEngine::new(meta(true, "increment"), backend);
     let frames: Vec<Analysis> = (0..9).map(Analysis::new).collect();
+    let expected = expected_advances(&frames);
     let mut out = vec![0.0; BINS];
     for f in &frames {
         engine.synthesis_phase(&f.frame(), &mut out);
@@ -176,8 +202,7 @@ fn inline_engine_feeds_the_advance_window_of_models_that_take_it() {
         assert_eq!(*n, (last + 1).min(context));
         let advance = advance.as_ref().expect("advance window fed");
         for t in 0..*n {
-            let f = &frames[last + 1 - n + t];
-            let want = f.expected_advance();
+            let want = &expected[last + 1 - n + t];
             for b in (0..BINS).step_by(37) {
                 let got = advance[b * n + t];
                 assert!(
@@ -289,9 +314,12 @@ fn increment_model_starts_from_the_analysis_phase_after_reset_real_time() {
     let calls = calls.lock().unwrap();
     assert!(calls.iter().all(|(a, _)| a.is_some()));
     assert_eq!(calls[0].1, 1);
-    let a0 = Analysis::new(0).expected_advance();
-    let first = calls[0].0.as_ref().unwrap();
-    for b in (0..BINS).step_by(41) {
-        assert!(close(first[b], a0[b]), "bin {b}: {} vs {}", first[b], a0[b]);
+    let a = expected_advances(&(0..4).map(Analysis::new).collect::<Vec<_>>());
+    for (call, want) in calls.iter().take(4).zip(&a) {
+        let (got, n) = (call.0.as_ref().unwrap(), call.1);
+        for b in (0..BINS).step_by(41) {
+            let v = got[b * n + n - 1];
+            assert!(close(v, want[b]), "bin {b}: {v} vs {}", want[b]);
+        }
     }
 }
