@@ -117,9 +117,7 @@ mod tests {
         mag[100] = 1.0;
         mag[101] = 0.5;
         let mut inst: Vec<f32> = (0..bins).map(|b| b as f32 * bin_freq).collect();
-        for b in 98..=102 {
-            inst[b] = 100.25 * bin_freq;
-        }
+        inst[98..=102].fill(100.25 * bin_freq);
         let analysis = vec![0.3f32; bins];
         let mut guide = AdvanceGuide::new(bins, hop, n);
         let mut out = vec![9.0f32; bins];
