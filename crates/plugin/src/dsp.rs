@@ -1,0 +1,595 @@
+//! [`XodVoxDsp`]: everything the plugin does to audio, independent of any host, so it can be
+//! tested directly (allocation counting, block-size independence).
+//!
+//! Signal flow per channel:
+//!
+//! ```text
+//! input ─┬─ sanitise ─ Stretcher (stretch 1, pitch) ─ delay D(p) = L_max − L(p) ─┐
+//!        │                                                                      ├─ mix ─ gain ─ bypass ─ output
+//!        └─ sanitise ─ delay L_max ─────────────────────────────────────────────┘
+//! ```
+//!
+//! `L(p)` is the stretcher's latency at pitch `p`; `L_max` (its maximum over the pitch range,
+//! plus a small margin) is the one constant latency reported to the host. The compensating
+//! delay glides when the pitch moves, so automation never clicks, and is exact once the
+//! pitch settles.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use xodvox_dsp::{
+    pitch_ratio, Controls, StftConfig, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES,
+    MIN_PITCH_SEMITONES,
+};
+use xodvox_infer::{
+    load_backend, BackendKind, EngineStatus, ModelBundle, RealtimePhaseEngine, WaitMode,
+};
+
+use crate::engine::SwitchEngine;
+
+/// Most channels the plugin processes (mono and stereo layouts).
+pub const MAX_CHANNELS: usize = 2;
+/// Controls are updated on a fixed grid of this many samples (counted from the last reset),
+/// so the output does not depend on how the host splits the stream into blocks.
+pub const CONTROL_GRID: usize = 32;
+/// The sample rate the neural model was trained at; other rates use the classical engine.
+pub const MODEL_SAMPLE_RATE: f64 = 48_000.0;
+
+/// Pitch glide time (parameter smoothing), seconds.
+const PITCH_GLIDE_S: f64 = 0.05;
+/// Mix and gain smoothing, seconds.
+const MIX_GLIDE_S: f64 = 0.02;
+/// Bypass crossfade, seconds.
+const BYPASS_GLIDE_S: f64 = 0.01;
+/// Time constant of the compensating delay's glide, seconds.
+const DELAY_GLIDE_S: f64 = 0.005;
+/// Fastest the compensating delay may move, in samples per sample (a momentary pitch
+/// deviation of at most this fraction while it glides).
+const DELAY_SLEW: f64 = 0.5;
+
+/// What the user asked for (plain parameter values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Targets {
+    /// Pitch shift in semitones, −24..=24.
+    pub pitch_semitones: f32,
+    /// Fine tune in cents, −100..=100 (the sum is clamped to ±24 semitones).
+    pub fine_cents: f32,
+    /// Style index into the model's styles.
+    pub style: usize,
+    /// Use the neural engine (where available).
+    pub neural: bool,
+    /// Dry/wet, 0 (input only, latency-aligned) ..= 1 (processed only).
+    pub mix: f32,
+    /// Output gain in dB.
+    pub gain_db: f32,
+    /// Bypass: output = input delayed by the reported latency.
+    pub bypass: bool,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self {
+            pitch_semitones: 0.0,
+            fine_cents: 0.0,
+            style: 0,
+            neural: false,
+            mix: 1.0,
+            gain_db: 0.0,
+            bypass: false,
+        }
+    }
+}
+
+/// How the processor is set up (known in the host's activate/initialise call).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DspSettings {
+    /// Sample rate in Hz.
+    pub sample_rate: f64,
+    /// Channels (1 or 2).
+    pub channels: usize,
+    /// Largest block the host will pass.
+    pub max_block: usize,
+    /// The host renders offline: the neural engine may wait for every inference.
+    pub offline: bool,
+}
+
+/// Why the neural engine is or is not available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NeuralAvailability {
+    /// Built and ready.
+    Ready = 0,
+    /// No model was given.
+    NoModel = 1,
+    /// The sample rate is not the model's (48 kHz): the classical engine is used.
+    WrongSampleRate = 2,
+    /// The model could not be loaded into the backend, or its framing differs.
+    LoadFailed = 3,
+}
+
+impl NeuralAvailability {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Ready,
+            2 => Self::WrongSampleRate,
+            3 => Self::LoadFailed,
+            _ => Self::NoModel,
+        }
+    }
+
+    /// A short message for the UI.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Ready => "neural engine ready",
+            Self::NoModel => "no model: classical engine",
+            Self::WrongSampleRate => "neural model needs 48 kHz: classical engine at this rate",
+            Self::LoadFailed => "model failed to load: classical engine",
+        }
+    }
+}
+
+/// Live state for a UI (relaxed atomics; read any time from any thread).
+#[derive(Debug)]
+pub struct PluginStatus {
+    /// The neural engine produced the last frame.
+    pub neural_active: Arc<AtomicBool>,
+    /// A [`NeuralAvailability`] as `u8`.
+    availability: AtomicU8,
+    /// Reported latency in samples.
+    pub latency_samples: AtomicU32,
+    /// The neural engine's counters (frames, misses, inference time), when it exists.
+    engine: std::sync::Mutex<Option<Arc<EngineStatus>>>,
+}
+
+impl Default for PluginStatus {
+    fn default() -> Self {
+        Self {
+            neural_active: Arc::new(AtomicBool::new(false)),
+            availability: AtomicU8::new(NeuralAvailability::NoModel as u8),
+            latency_samples: AtomicU32::new(0),
+            engine: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl PluginStatus {
+    /// Why the neural engine is (not) available.
+    pub fn availability(&self) -> NeuralAvailability {
+        NeuralAvailability::from_u8(self.availability.load(Ordering::Relaxed))
+    }
+
+    /// The neural engine's counters (never call from the audio thread: takes a lock).
+    pub fn engine_status(&self) -> Option<Arc<EngineStatus>> {
+        self.engine.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// Linear ramp towards a target over a fixed number of samples.
+#[derive(Debug, Clone, Copy)]
+struct Ramp {
+    current: f64,
+    target: f64,
+    step: f64,
+    remaining: usize,
+    length: usize,
+}
+
+impl Ramp {
+    fn new(value: f64, length: usize) -> Self {
+        Self {
+            current: value,
+            target: value,
+            step: 0.0,
+            remaining: 0,
+            length: length.max(1),
+        }
+    }
+
+    fn set_target(&mut self, target: f64) {
+        if target != self.target {
+            self.target = target;
+            self.remaining = self.length;
+            self.step = (target - self.current) / self.length as f64;
+        }
+    }
+
+    fn snap(&mut self) {
+        self.current = self.target;
+        self.remaining = 0;
+    }
+
+    #[inline]
+    fn next(&mut self) -> f64 {
+        if self.remaining > 0 {
+            self.remaining -= 1;
+            self.current = if self.remaining == 0 {
+                self.target
+            } else {
+                self.current + self.step
+            };
+        }
+        self.current
+    }
+}
+
+/// Power-of-two ring buffer delay line.
+struct DelayLine {
+    buf: Vec<f32>,
+    mask: usize,
+    write: usize,
+}
+
+impl DelayLine {
+    fn new(max_delay: usize) -> Self {
+        let size = (max_delay + 4).next_power_of_two();
+        Self {
+            buf: vec![0.0; size],
+            mask: size - 1,
+            write: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.iter_mut().for_each(|v| *v = 0.0);
+        self.write = 0;
+    }
+
+    #[inline]
+    fn push(&mut self, x: f32) {
+        self.buf[self.write] = x;
+        self.write = (self.write + 1) & self.mask;
+    }
+
+    /// The sample pushed `d` pushes ago (0 = the last one).
+    #[inline]
+    fn tap(&self, d: usize) -> f32 {
+        self.buf[(self.write.wrapping_sub(1).wrapping_sub(d)) & self.mask]
+    }
+
+    /// Fractional delay (`d >= 1`), cubic Hermite interpolation; exact at integer `d`.
+    #[inline]
+    fn read(&self, d: f64) -> f32 {
+        let i = d.floor();
+        let frac = (d - i) as f32;
+        let i = i as usize;
+        if frac == 0.0 {
+            return self.tap(i);
+        }
+        // Going from tap i (t = 0) to tap i + 1 (t = 1).
+        let (ym1, y0, y1, y2) = (
+            self.tap(i.saturating_sub(1)),
+            self.tap(i),
+            self.tap(i + 1),
+            self.tap(i + 2),
+        );
+        let c1 = 0.5 * (y1 - ym1);
+        let c2 = ym1 - 2.5 * y0 + 2.0 * y1 - 0.5 * y2;
+        let c3 = 0.5 * (y2 - ym1) + 1.5 * (y0 - y1);
+        ((c3 * frac + c2) * frac + c1) * frac + y0
+    }
+}
+
+/// The plugin's audio processing. Build it (allocates) when the host activates the plugin,
+/// then call [`process`](Self::process), which never allocates, locks or blocks (except in
+/// offline mode with the neural engine, which waits for inference).
+pub struct XodVoxDsp {
+    settings: DspSettings,
+    stretcher: Stretcher,
+    /// The stretcher's latency is `prefill + output_offset()`.
+    prefill: f64,
+    latency: usize,
+    want_neural: Arc<AtomicBool>,
+    neural_available: bool,
+    status: Arc<PluginStatus>,
+    input: Vec<Vec<f32>>,
+    wet: Vec<Vec<f32>>,
+    dry_lines: Vec<DelayLine>,
+    wet_lines: Vec<DelayLine>,
+    /// Current compensating delay of the wet path and its target.
+    wet_delay: f64,
+    wet_delay_target: f64,
+    delay_coeff: f64,
+    pitch: Ramp,
+    mix: Ramp,
+    gain_db: Ramp,
+    bypass: Ramp,
+    targets: Targets,
+    controls: Controls,
+    /// Samples processed since the last reset (drives the control grid).
+    position: u64,
+}
+
+/// Latency of `stretcher` at its current controls, in (fractional) samples, as measured.
+///
+/// `Stretcher::latency_samples()` (prefill + `output_offset()`) scales the engine's lag of one
+/// frame by the resampling ratio, but measured in hosts (energy centroid of a tone burst at
+/// 44.1, 48 and 96 kHz) that lag is one synthesis hop whatever the pitch, and the chain is
+/// one sample earlier than reported at pitch 0. This corrects both; the residual over
+/// −12…+24 st is within ±3 samples. Below −12 st the measured delay lies between the two
+/// formulas, so the reported latency keeps the core's larger value as a safe upper bound.
+fn stretcher_latency(stretcher: &Stretcher, prefill: f64) -> f64 {
+    let hop = stretcher.config().stft.hop as f64;
+    let inv_ratio = 1.0 / pitch_ratio(stretcher.controls().pitch_semitones);
+    prefill + stretcher.output_offset() - hop * (inv_ratio - 1.0) - 1.0
+}
+
+/// The core's own latency formula (an upper bound of the measured latency).
+fn core_latency(stretcher: &Stretcher, prefill: f64) -> f64 {
+    prefill + stretcher.output_offset()
+}
+
+impl XodVoxDsp {
+    /// Builds the chain for `settings`. With `model`, the neural engine is built too (tract
+    /// backend) when the sample rate is the model's 48 kHz; otherwise only the classical
+    /// engine runs and [`PluginStatus::availability`] says why.
+    ///
+    /// # Panics
+    /// Never for channels in 1..=2 and sample rates in 8..=384 kHz (checked by the caller).
+    pub fn new(
+        settings: DspSettings,
+        model: Option<&ModelBundle>,
+        status: Arc<PluginStatus>,
+    ) -> Self {
+        let channels = settings.channels.clamp(1, MAX_CHANNELS);
+        let stft = StftConfig::default();
+        let bins = stft.num_bins();
+        let want_neural = Arc::new(AtomicBool::new(false));
+
+        let mut availability = NeuralAvailability::NoModel;
+        let mut neural = None;
+        let mut engine_status = None;
+        if let Some(bundle) = model {
+            if (settings.sample_rate - MODEL_SAMPLE_RATE).abs() > 0.5 {
+                availability = NeuralAvailability::WrongSampleRate;
+            } else if bundle.meta.n_fft != stft.n_fft
+                || bundle.meta.hop != stft.hop
+                || bundle.meta.num_bins != bins
+            {
+                availability = NeuralAvailability::LoadFailed;
+            } else {
+                let mode = if settings.offline {
+                    WaitMode::Offline
+                } else {
+                    WaitMode::RealTime
+                };
+                match load_backend(BackendKind::Tract, bundle)
+                    .ok()
+                    .and_then(|b| RealtimePhaseEngine::new(bundle.meta.clone(), b, mode).ok())
+                {
+                    Some(engine) => {
+                        engine_status = Some(engine.status());
+                        neural = Some(engine);
+                        availability = NeuralAvailability::Ready;
+                    }
+                    None => availability = NeuralAvailability::LoadFailed,
+                }
+            }
+        }
+        let neural_available = neural.is_some();
+        let engine = SwitchEngine::new(
+            bins,
+            neural,
+            want_neural.clone(),
+            status.neural_active.clone(),
+        );
+        let config = StretcherConfig {
+            sample_rate: settings.sample_rate,
+            channels,
+            stft,
+            min_pitch_semitones: MIN_PITCH_SEMITONES,
+            max_pitch_semitones: MAX_PITCH_SEMITONES,
+        };
+        let mut stretcher =
+            Stretcher::new(config, Box::new(engine)).expect("valid stretcher configuration");
+
+        // The latency moves with the pitch; find its largest value over the range.
+        let prefill = stretcher.latency_samples() as f64 - stretcher.output_offset();
+        let mut worst = 0.0f64;
+        let mut lowest = f64::MAX;
+        let steps = 4 * 48;
+        for k in 0..=steps {
+            let p = MIN_PITCH_SEMITONES
+                + (MAX_PITCH_SEMITONES - MIN_PITCH_SEMITONES) * k as f64 / steps as f64;
+            let _ = stretcher.set_controls(Controls {
+                pitch_semitones: p,
+                ..Controls::default()
+            });
+            let l = stretcher_latency(&stretcher, prefill);
+            worst = worst.max(l).max(core_latency(&stretcher, prefill));
+            lowest = lowest.min(l);
+        }
+        let controls = Controls::default();
+        let _ = stretcher.set_controls(controls);
+        stretcher.reset();
+        // +2: the compensating delay never goes below 1 sample (cubic interpolation).
+        let latency = worst.ceil() as usize + 2;
+
+        let sr = settings.sample_rate;
+        let samples = |s: f64| (s * sr).round() as usize;
+        let max_wet_delay = latency - lowest.floor() as usize + 4;
+        let wet_delay = latency as f64 - stretcher_latency(&stretcher, prefill);
+
+        status
+            .latency_samples
+            .store(latency as u32, Ordering::Relaxed);
+        status
+            .availability
+            .store(availability as u8, Ordering::Relaxed);
+        if let Ok(mut g) = status.engine.lock() {
+            *g = engine_status;
+        }
+
+        Self {
+            settings: DspSettings {
+                channels,
+                ..settings
+            },
+            stretcher,
+            prefill,
+            latency,
+            want_neural,
+            neural_available,
+            status,
+            input: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
+            wet: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
+            dry_lines: (0..MAX_CHANNELS).map(|_| DelayLine::new(latency)).collect(),
+            wet_lines: (0..MAX_CHANNELS)
+                .map(|_| DelayLine::new(max_wet_delay))
+                .collect(),
+            wet_delay,
+            wet_delay_target: wet_delay,
+            delay_coeff: 1.0 - (-1.0 / (DELAY_GLIDE_S * sr)).exp(),
+            pitch: Ramp::new(0.0, samples(PITCH_GLIDE_S)),
+            mix: Ramp::new(1.0, samples(MIX_GLIDE_S)),
+            gain_db: Ramp::new(0.0, samples(MIX_GLIDE_S)),
+            bypass: Ramp::new(0.0, samples(BYPASS_GLIDE_S)),
+            targets: Targets::default(),
+            controls,
+            position: 0,
+        }
+    }
+
+    /// The settings it was built with (channels clamped to 1..=2).
+    pub fn settings(&self) -> DspSettings {
+        self.settings
+    }
+
+    /// The constant latency to report to the host, in samples.
+    pub fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    /// Whether the neural engine was built.
+    pub fn neural_available(&self) -> bool {
+        self.neural_available
+    }
+
+    /// Shared status for a UI.
+    pub fn status(&self) -> Arc<PluginStatus> {
+        self.status.clone()
+    }
+
+    /// Sets what the user asked for; smoothed from here on.
+    pub fn set_targets(&mut self, targets: Targets) {
+        self.targets = targets;
+        self.pitch
+            .set_target(f64::from(targets.pitch_semitones) + f64::from(targets.fine_cents) / 100.0);
+        self.mix.set_target(f64::from(targets.mix.clamp(0.0, 1.0)));
+        self.gain_db.set_target(f64::from(targets.gain_db));
+        self.bypass
+            .set_target(if targets.bypass { 1.0 } else { 0.0 });
+    }
+
+    /// Jumps every smoothed value to its target (after a reset, or when the host restores
+    /// state before playing).
+    pub fn snap_to_targets(&mut self) {
+        self.pitch.snap();
+        self.mix.snap();
+        self.gain_db.snap();
+        self.bypass.snap();
+        self.apply_controls();
+        self.wet_delay = self.wet_delay_target;
+    }
+
+    /// Clears all audio state (no allocation) and jumps to the targets.
+    pub fn reset(&mut self) {
+        self.stretcher.reset();
+        self.dry_lines.iter_mut().for_each(DelayLine::clear);
+        self.wet_lines.iter_mut().for_each(DelayLine::clear);
+        self.position = 0;
+        self.snap_to_targets();
+    }
+
+    fn apply_controls(&mut self) {
+        let pitch = self
+            .pitch
+            .current
+            .clamp(MIN_PITCH_SEMITONES, MAX_PITCH_SEMITONES);
+        let controls = Controls {
+            stretch: 1.0,
+            pitch_semitones: pitch,
+            style_index: self.targets.style,
+        };
+        if controls != self.controls {
+            // In range by construction, so this cannot fail.
+            let _ = self.stretcher.set_controls(controls);
+            self.controls = controls;
+        }
+        self.wet_delay_target =
+            self.latency as f64 - stretcher_latency(&self.stretcher, self.prefill);
+        self.want_neural.store(
+            self.targets.neural && self.neural_available,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Processes one block in place: `io[c]` holds the input of channel `c` and receives
+    /// its output. Any length, any number of channels (extra channels are left as they
+    /// are, missing ones are not processed). Never allocates.
+    pub fn process(&mut self, io: &mut [&mut [f32]]) {
+        let channels = self.settings.channels.min(io.len());
+        if channels == 0 {
+            return;
+        }
+        let len = io[..channels].iter().map(|c| c.len()).min().unwrap_or(0);
+        let mut pos = 0;
+        while pos < len {
+            let phase = (self.position % CONTROL_GRID as u64) as usize;
+            if phase == 0 {
+                self.apply_controls();
+            }
+            let n = (CONTROL_GRID - phase).min(len - pos);
+            for (inp, io_c) in self.input.iter_mut().zip(io.iter()).take(channels) {
+                for (d, &x) in inp[..n].iter_mut().zip(&io_c[pos..pos + n]) {
+                    *d = if x.is_finite() { x } else { 0.0 };
+                }
+            }
+            {
+                let ins: [&[f32]; MAX_CHANNELS] = std::array::from_fn(|c| &self.input[c][..n]);
+                let mut wet_iter = self.wet.iter_mut();
+                let mut outs: [&mut [f32]; MAX_CHANNELS] =
+                    std::array::from_fn(|_| match wet_iter.next() {
+                        Some(w) => &mut w[..n],
+                        None => &mut [],
+                    });
+                self.stretcher
+                    .process(&ins[..channels], &mut outs[..channels]);
+            }
+            for i in 0..n {
+                self.pitch.next();
+                let mix = self.mix.next() as f32;
+                let gain = db_to_gain(self.gain_db.next());
+                let bypass = self.bypass.next() as f32;
+                let diff = self.wet_delay_target - self.wet_delay;
+                if diff.abs() < 1e-9 {
+                    self.wet_delay = self.wet_delay_target;
+                } else {
+                    self.wet_delay += (diff * self.delay_coeff).clamp(-DELAY_SLEW, DELAY_SLEW);
+                }
+                let wet_delay = self.wet_delay.max(1.0);
+                for (c, io_c) in io.iter_mut().enumerate().take(channels) {
+                    let dry_line = &mut self.dry_lines[c];
+                    dry_line.push(self.input[c][i]);
+                    let dry = dry_line.tap(self.latency);
+                    let wet_line = &mut self.wet_lines[c];
+                    wet_line.push(self.wet[c][i]);
+                    let wet = wet_line.read(wet_delay);
+                    let processed = gain * (dry + mix * (wet - dry));
+                    let y = processed + bypass * (dry - processed);
+                    io_c[pos + i] = if y.is_finite() { y } else { 0.0 };
+                }
+            }
+            pos += n;
+            self.position += n as u64;
+        }
+    }
+}
+
+#[inline]
+fn db_to_gain(db: f64) -> f32 {
+    if db == 0.0 {
+        1.0
+    } else {
+        10f64.powf(db / 20.0) as f32
+    }
+}

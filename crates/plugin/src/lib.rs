@@ -1,0 +1,302 @@
+//! XodVox as a VST3 / CLAP plugin and standalone app, built on `nice-plug`.
+//!
+//! The audio processing lives in [`dsp::XodVoxDsp`] (host independent, tested without a
+//! host); this module maps the host's parameters onto it. See `docs/plugin.md`.
+#![warn(missing_docs)]
+
+pub mod dsp;
+mod engine;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+use xodvox_infer::ModelBundle;
+
+use crate::dsp::{DspSettings, PluginStatus, Targets, XodVoxDsp, MAX_CHANNELS};
+
+/// Which phase engine to use.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// The neural phase engine (48 kHz only; falls back to classical per frame when late).
+    #[name = "Neural"]
+    Neural,
+    /// The classical phase vocoder (identity phase locking).
+    #[name = "Classical"]
+    Classical,
+}
+
+/// The plugin's parameters. Their ids are stable: hosts save them in projects.
+#[derive(Params)]
+pub struct XodVoxParams {
+    /// Pitch shift in semitones.
+    #[id = "pitch"]
+    pub pitch: FloatParam,
+    /// Fine tune in cents.
+    #[id = "fine"]
+    pub fine: FloatParam,
+    /// Style of the neural model (index into the model's style names).
+    #[id = "style"]
+    pub style: IntParam,
+    /// Phase engine.
+    #[id = "engine"]
+    pub engine: EnumParam<EngineChoice>,
+    /// Dry/wet mix in percent (the dry path is delayed by the reported latency).
+    #[id = "mix"]
+    pub mix: FloatParam,
+    /// Output gain in dB.
+    #[id = "gain"]
+    pub gain: FloatParam,
+    /// Bypass (host-recognised): output = input delayed by the reported latency.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+}
+
+impl XodVoxParams {
+    /// Builds the parameters; `styles` names the model's styles (the style parameter's
+    /// values), `neural_default` picks the default engine.
+    pub fn new(styles: &[String], neural_default: bool) -> Self {
+        let styles: Arc<Vec<String>> = Arc::new(if styles.is_empty() {
+            vec!["default".to_string()]
+        } else {
+            styles.to_vec()
+        });
+        let max_style = styles.len() as i32 - 1;
+        let names = styles.clone();
+        Self {
+            pitch: FloatParam::new(
+                "Pitch",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 24.0,
+                },
+            )
+            .with_step_size(0.01)
+            .with_unit(" st")
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            fine: FloatParam::new(
+                "Fine Tune",
+                0.0,
+                FloatRange::Linear {
+                    min: -100.0,
+                    max: 100.0,
+                },
+            )
+            .with_step_size(0.1)
+            .with_unit(" ct")
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            style: IntParam::new(
+                "Style",
+                0,
+                IntRange::Linear {
+                    min: 0,
+                    max: max_style,
+                },
+            )
+            .with_value_to_string(Arc::new(move |v| {
+                names
+                    .get(v.max(0) as usize)
+                    .cloned()
+                    .unwrap_or_else(|| v.to_string())
+            }))
+            .with_string_to_value(Arc::new(move |s| {
+                let s = s.trim();
+                styles
+                    .iter()
+                    .position(|n| n == s)
+                    .map(|i| i as i32)
+                    .or_else(|| s.parse().ok())
+            })),
+            engine: EnumParam::new(
+                "Engine",
+                if neural_default {
+                    EngineChoice::Neural
+                } else {
+                    EngineChoice::Classical
+                },
+            ),
+            mix: FloatParam::new(
+                "Mix",
+                100.0,
+                FloatRange::Linear {
+                    min: 0.0,
+                    max: 100.0,
+                },
+            )
+            .with_step_size(0.1)
+            .with_unit(" %")
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            gain: FloatParam::new(
+                "Output Gain",
+                0.0,
+                FloatRange::Linear {
+                    min: -24.0,
+                    max: 24.0,
+                },
+            )
+            .with_step_size(0.1)
+            .with_unit(" dB")
+            .with_value_to_string(formatters::v2s_f32_rounded(1)),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+        }
+    }
+
+    /// The parameter values as DSP targets.
+    pub fn targets(&self) -> Targets {
+        Targets {
+            pitch_semitones: self.pitch.value(),
+            fine_cents: self.fine.value(),
+            style: self.style.value().max(0) as usize,
+            neural: self.engine.value() == EngineChoice::Neural,
+            mix: self.mix.value() / 100.0,
+            gain_db: self.gain.value(),
+            bypass: self.bypass.value(),
+        }
+    }
+}
+
+/// The plugin.
+pub struct XodVox {
+    params: Arc<XodVoxParams>,
+    model: Option<ModelBundle>,
+    status: Arc<PluginStatus>,
+    dsp: Option<XodVoxDsp>,
+}
+
+impl Default for XodVox {
+    fn default() -> Self {
+        let model = ModelBundle::embedded_default().ok();
+        let (styles, neural_default) = model.as_ref().map_or((Vec::new(), false), |m| {
+            // The untrained test fixture is embedded until a trained model ships: keep the
+            // classical engine as the default while it is.
+            (m.meta.style_names(), !m.meta.test_fixture)
+        });
+        Self {
+            params: Arc::new(XodVoxParams::new(&styles, neural_default)),
+            model,
+            status: Arc::new(PluginStatus::default()),
+            dsp: None,
+        }
+    }
+}
+
+impl XodVox {
+    /// Shared status (engine in use, latency, neural counters).
+    pub fn status(&self) -> Arc<PluginStatus> {
+        self.status.clone()
+    }
+}
+
+impl Plugin for XodVox {
+    const NAME: &'static str = "XodVox";
+    const VENDOR: &'static str = "XodVox";
+    const URL: &'static str = "https://example.invalid/xodvox";
+    const EMAIL: &'static str = "xodvox@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            aux_input_ports: &[],
+            aux_output_ports: &[],
+            names: PortNames::const_default(),
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            aux_input_ports: &[],
+            aux_output_ports: &[],
+            names: PortNames::const_default(),
+        },
+    ];
+
+    type SysExMessage = ();
+    type BackgroundTask = ();
+    type Editor = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let sample_rate = f64::from(buffer_config.sample_rate);
+        if !(8_000.0..=384_000.0).contains(&sample_rate) {
+            return false;
+        }
+        let channels = audio_io_layout
+            .main_output_channels
+            .map_or(2, |c| c.get() as usize)
+            .clamp(1, MAX_CHANNELS);
+        let settings = DspSettings {
+            sample_rate,
+            channels,
+            max_block: buffer_config.max_buffer_size as usize,
+            offline: buffer_config.process_mode == ProcessMode::Offline,
+        };
+        // Hosts activate again after every change of settings; rebuild only when needed
+        // (building starts the inference thread and loads the model).
+        if self.dsp.as_ref().map(XodVoxDsp::settings) != Some(settings) {
+            self.dsp = Some(XodVoxDsp::new(
+                settings,
+                self.model.as_ref(),
+                self.status.clone(),
+            ));
+        }
+        if let Some(dsp) = self.dsp.as_mut() {
+            context.set_latency_samples(dsp.latency_samples() as u32);
+            dsp.set_targets(self.params.targets());
+            dsp.reset();
+        }
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(dsp) = self.dsp.as_mut() {
+            dsp.set_targets(self.params.targets());
+            dsp.reset();
+        }
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        _context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        if let Some(dsp) = self.dsp.as_mut() {
+            dsp.set_targets(self.params.targets());
+            dsp.process(buffer.as_slice());
+        }
+        ProcessStatus::Normal
+    }
+}
+
+impl ClapPlugin for XodVox {
+    const CLAP_ID: &'static str = "org.xodvox.xodvox";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Neural phase vocoder pitch shifter (classical phase vocoder fallback)");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::AudioEffect,
+        ClapFeature::PitchShifter,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+    ];
+}
+
+impl Vst3Plugin for XodVox {
+    const VST3_CLASS_ID: [u8; 16] = *b"XodVoxPhaseVocdr";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Fx, Vst3SubCategory::PitchShift];
+}
+
+nice_export_clap!(XodVox);
+nice_export_vst3!(XodVox);
