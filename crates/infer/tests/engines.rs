@@ -140,3 +140,59 @@ fn late_inference_falls_back_to_classic_without_clicks() {
     assert!(cents(f, expected).abs() < 5.0, "{f} Hz vs {expected}");
     let _ = Arc::strong_count(&status);
 }
+
+/// `fixtures/models/identity`: a model whose head is exactly the identity rotation of its
+/// `advance` input (the classical engine's increment). Rendered through the whole runtime —
+/// advance guide, tract, anchor, integration — it must sound exactly like the classical
+/// engine: proof that the runtime feeds and integrates what training defines.
+#[test]
+fn identity_advance_model_renders_like_the_classical_engine() {
+    let b = ModelBundle::from_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/identity"),
+    )
+    .unwrap();
+    assert!(b.meta.has_advance());
+    // Two partials that glide plus clicks, stereo with different levels.
+    let len = 48_000;
+    let mut left = vec![0.0f32; len];
+    let mut right = vec![0.0f32; len];
+    for i in 0..len {
+        let t = i as f64 / 48_000.0;
+        let glide = (std::f64::consts::TAU * (300.0 * t + 200.0 * t * t)).sin();
+        let tone = (std::f64::consts::TAU * 1234.5 * t).sin();
+        let click = if i % 12_000 == 6_000 { 1.0 } else { 0.0 };
+        left[i] = (0.4 * glide + 0.2 * tone + 0.5 * click) as f32;
+        right[i] = (0.2 * glide + 0.3 * tone + 0.5 * click) as f32;
+    }
+    let input = vec![left, right];
+    for (stretch, pitch) in [(1.0, 0.0), (1.37, 0.0), (0.8, 3.0), (1.5, -7.0)] {
+        let settings = RenderSettings {
+            stretch,
+            pitch_semitones: pitch,
+            ..RenderSettings::default()
+        };
+        let neural = NeuralPhaseEngine::new(
+            b.meta.clone(),
+            load_backend(BackendKind::Tract, &b).unwrap(),
+        );
+        let n = render_offline(&input, &settings, Box::new(neural), &mut |_, _| {}).unwrap();
+        let c = render_offline(
+            &input,
+            &settings,
+            xodvox_dsp::classic_engine(settings.n_fft),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        for ch in 0..2 {
+            let (x, y) = (&n.channels[ch], &c.channels[ch]);
+            assert_eq!(x.len(), y.len());
+            let err: f64 = x.iter().zip(y).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+            let sig: f64 = y.iter().map(|a| f64::from(*a).powi(2)).sum();
+            let db = 10.0 * (err / sig).log10();
+            assert!(
+                db < -80.0,
+                "stretch {stretch} pitch {pitch} ch {ch}: {db:.1} dB"
+            );
+        }
+    }
+}

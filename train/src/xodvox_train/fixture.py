@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,34 @@ def make_tiny_fixture(out_dir: Path, config_path: Path = TINY_CONFIG) -> dict[st
         return export_bundle(checkpoint, out_dir, test_fixture=True, write_io=True)
 
 
+def make_identity_fixture(out_dir: Path, config_path: Path = TINY_CONFIG) -> dict[str, Any]:
+    """An ``advance`` model whose head is the identity rotation (``fixtures/models/identity``).
+
+    The tiny model after one step with its head reset to weights 0, bias (1, 0): every output is the
+    classical engine's increment, so the Rust runtime must render exactly what its classical
+    engine renders (``crates/infer/tests/engines.rs`` checks it end to end).
+    """
+    out_dir = out_dir.resolve()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        make_tiny_dataset(Path("tiny"))
+        over = ["run.steps=1", "run.checkpoint_every=1", "run.val_every=1"]
+        config = load_config([config_path.resolve()], over)
+        Trainer(config).fit(resume=False)
+        checkpoint = checkpoint_dir(config) / LATEST
+        payload = torch.load(checkpoint, weights_only=False)
+        payload["model"]["head.weight"].zero_()
+        payload["model"]["head.bias"].copy_(torch.tensor([1.0, 0.0]))
+        torch.save(payload, checkpoint)
+        meta = export_bundle(checkpoint, out_dir, test_fixture=True)
+    meta["description"] = (
+        "TEST FIXTURE ONLY: head weights zeroed, so the output is the identity rotation of the "
+        "advance input: the runtime must render exactly like its classical engine."
+    )
+    (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``xodvox-train tiny-fixture``."""
     parser.add_argument(
@@ -57,4 +86,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out_dir or find_repo_root() / "fixtures" / "models" / "tiny"
     meta = make_tiny_fixture(out_dir)
     print(f"wrote {out_dir} ({meta['parameters']} parameters, {meta['context_frames']} frames)")
+    identity = out_dir.parent / "identity"
+    make_identity_fixture(identity)
+    print(f"wrote {identity} (identity head)")
     return 0
