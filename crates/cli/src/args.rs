@@ -13,7 +13,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  other failure (e.g. the renderer itself failed)
-  2  usage: unknown flag, unparsable or out-of-range value, --engine neural without --model
+  2  usage: unknown flag, unparsable or out-of-range value, --model without --engine neural
   3  input: missing, unreadable, corrupt, empty (0 frames), unsupported format or channel count,
      or a missing or broken model bundle
   4  output: directory missing or not writable, path is a directory, or OUT is the input file";
@@ -69,7 +69,8 @@ time relative to XodVox classical (in process) on the same task."
 pub enum EngineChoice {
     /// Phase vocoder with identity phase locking and transient phase reset.
     Classic,
-    /// Learned phase engine (needs --model DIR; backend from XODVOX_BACKEND=tract|ort).
+    /// Learned phase engine (the embedded default model, or --model DIR; backend from
+    /// XODVOX_BACKEND=tract|ort).
     Neural,
 }
 
@@ -109,7 +110,7 @@ pub struct RenderArgs {
     #[arg(long, value_name = "CENTS", default_value_t = 0.0, value_parser = parse_cents,
           allow_negative_numbers = true)]
     pub cents: f64,
-    /// Phase engine: `classic` (phase vocoder, default) or `neural` (learned model from --model DIR,
+    /// Phase engine: `classic` (phase vocoder, default) or `neural` (the embedded default model or --model DIR,
     /// run at the model's sample rate with conversion at the edges; XODVOX_BACKEND=tract|ort).
     #[arg(long, value_enum, default_value_t = EngineChoice::Classic)]
     pub engine: EngineChoice,

@@ -23,38 +23,36 @@ pub struct NeuralSetup {
     pub hop: usize,
 }
 
-/// Loads `DIR/model.onnx` + `DIR/model.json` with the backend named by `XODVOX_BACKEND`
-/// (`tract`, the default, or `ort`).
+/// Loads `DIR/model.onnx` + `DIR/model.json` (or, without `--model`, the shipped default model
+/// embedded in the binary) with the backend named by `XODVOX_BACKEND` (`tract`, the default,
+/// or `ort`).
 ///
 /// # Errors
-/// Usage error without `--model` (no default model ships yet) or with an unknown backend;
-/// input error for a missing or broken bundle, naming the file and the problem.
+/// Usage error for an unknown backend; input error for a missing or broken bundle, naming
+/// the file and the problem.
 pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
-    let dir = model.ok_or_else(|| {
-        CliError::new(
-            ExitKind::Usage,
-            "--engine neural needs --model DIR: no default model is shipped yet \
-             (export one with `xodvox-train export CKPT DIR`)",
-        )
-    })?;
     let kind: BackendKind = match std::env::var("XODVOX_BACKEND") {
         Ok(v) => v
             .parse()
             .map_err(|e: String| CliError::new(ExitKind::Usage, format!("XODVOX_BACKEND: {e}")))?,
         Err(_) => BackendKind::Tract,
     };
-    let bundle = ModelBundle::from_dir(dir)
-        .map_err(|e| CliError::new(ExitKind::Input, format!("model bundle: {e}")))?;
+    let bundle = match model {
+        Some(dir) => ModelBundle::from_dir(dir)
+            .map_err(|e| CliError::new(ExitKind::Input, format!("model bundle: {e}")))?,
+        None => ModelBundle::embedded_default()
+            .map_err(|e| CliError::new(ExitKind::Other, format!("embedded model: {e}")))?,
+    };
     let backend = load_backend(kind, &bundle).map_err(|e| {
         CliError::new(
             ExitKind::Input,
-            format!("model bundle {}: {e}", dir.display()),
+            format!("model bundle {}: {e}", bundle.source),
         )
     })?;
     if bundle.meta.test_fixture {
         eprintln!(
             "warning: {}: this model is a test fixture, not a trained model; expect poor audio",
-            dir.display()
+            bundle.source
         );
     }
     let meta = bundle.meta.clone();

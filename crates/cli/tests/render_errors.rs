@@ -46,7 +46,6 @@ fn bad_values_are_usage_errors() {
         (&["--cents", "150"], &["--cents", "150"]),
         (&["--pitch", "24", "--cents", "1"], &["total pitch", "24"]),
         (&["--pitch", "-24", "--cents", "-50"], &["total pitch"]),
-        (&["--engine", "neural"], &["--engine neural", "--model DIR"]),
         (&["--model", "/tmp"], &["--model", "--engine neural"]),
         (&["--engine", "magic"], &["magic"]),
         (&["--format", "mp3"], &["mp3"]),

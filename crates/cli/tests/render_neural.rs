@@ -73,7 +73,7 @@ fn neural_render_at_another_rate_keeps_rate_and_exact_length() {
 }
 
 #[test]
-fn neural_without_model_or_with_a_broken_one_fails_clearly() {
+fn neural_without_model_uses_the_embedded_default_and_a_broken_one_fails_clearly() {
     let d = tempfile::tempdir().unwrap();
     let inp = d.path().join("in.wav");
     let out = d.path().join("out.wav");
@@ -84,9 +84,22 @@ fn neural_without_model_or_with_a_broken_one_fails_clearly() {
         out.to_str().unwrap(),
         "--engine",
         "neural",
+        "--stretch",
+        "1.25",
     ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--model DIR"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("test fixture"),
+        "the embedded default is a trained model"
+    );
+    let r = hound::WavReader::open(&out).unwrap();
+    assert_eq!(r.len(), 6_000);
+    std::fs::remove_file(&out).unwrap();
     let broken = d.path().join("broken");
     std::fs::create_dir(&broken).unwrap();
     std::fs::copy(fixture().join("model.onnx"), broken.join("model.onnx")).unwrap();

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use xodvox_dsp::stft::{istft, stft};
 use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
+use xodvox_dsp::stft::{istft, stft};
 use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
 
 fn fixture_dir() -> PathBuf {

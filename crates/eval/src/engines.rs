@@ -18,12 +18,6 @@ use crate::audio::{fit_length, read_wav_mono, write_wav_mono};
 use crate::error::{io_err, EvalError, Result};
 use crate::set::Task;
 
-/// The tiny test-fixture model (`fixtures/models/tiny`), embedded so the neural column works
-/// on any checkout. Untrained: its output is not useful audio.
-const FIXTURE_ONNX: &[u8] = include_bytes!("../../../fixtures/models/tiny/model.onnx");
-/// Metadata of the embedded fixture model.
-const FIXTURE_JSON: &str = include_str!("../../../fixtures/models/tiny/model.json");
-
 /// Which engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
@@ -108,7 +102,7 @@ impl EngineKind {
 /// Where engines come from.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
-    /// Model bundle folder for the neural engine; `None` = the embedded test-fixture model.
+    /// Model bundle folder for the neural engine; `None` = the embedded default model.
     pub model_dir: Option<PathBuf>,
     /// Search path for external tools (`PATH` syntax); `None` = the process's `PATH`.
     pub search_path: Option<OsString>,
@@ -255,7 +249,7 @@ fn prepare(kind: EngineKind, options: &EngineOptions) -> std::result::Result<Eng
         EngineKind::Neural(backend) => {
             let bundle = match &options.model_dir {
                 Some(dir) => ModelBundle::from_dir(dir),
-                None => ModelBundle::from_bytes(FIXTURE_ONNX, FIXTURE_JSON, "fixtures/models/tiny"),
+                None => ModelBundle::embedded_default(),
             }
             .map_err(|e| e.to_string())?;
             // Loading once proves the backend is compiled in and accepts the graph.
@@ -265,7 +259,7 @@ fn prepare(kind: EngineKind, options: &EngineOptions) -> std::result::Result<Eng
                 BackendKind::Ort => "ONNX Runtime",
             };
             let label = if options.model_dir.is_none() {
-                format!("XodVox neural, {backend_name} (test fixture model, untrained)")
+                format!("XodVox neural, {backend_name} (shipped default model)")
             } else if bundle.meta.test_fixture {
                 format!(
                     "XodVox neural, {backend_name} ({}: test fixture model, untrained)",

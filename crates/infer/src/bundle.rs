@@ -60,15 +60,14 @@ impl ModelBundle {
     }
 }
 
-/// ONNX graph of the model embedded in the binaries.
-const EMBEDDED_ONNX: &[u8] = include_bytes!("../../../fixtures/models/tiny/model.onnx");
-/// Metadata of the model embedded in the binaries.
-const EMBEDDED_JSON: &str = include_str!("../../../fixtures/models/tiny/model.json");
+/// ONNX graph of the model embedded in the binaries (`models/default/`).
+const EMBEDDED_ONNX: &[u8] = include_bytes!("../../../models/default/model.onnx");
+/// Metadata of the model embedded in the binaries (`models/default/`).
+const EMBEDDED_JSON: &str = include_str!("../../../models/default/model.json");
 
 impl ModelBundle {
-    /// The model compiled into the binaries, so the plugin and the CLI work with no files
-    /// beside them. Check `meta.test_fixture`: while it is true the embedded model is the
-    /// untrained test fixture, not a shipped model.
+    /// The shipped default model (`models/default/`, see its README), compiled into the
+    /// binaries so the plugin and the CLI work with no files beside them.
     ///
     /// # Errors
     /// Only if the embedded files are invalid (a build error in practice; tested).
@@ -86,5 +85,10 @@ mod tests {
         let bundle = ModelBundle::embedded_default().expect("embedded bundle");
         assert_eq!(bundle.source, "embedded default");
         assert_eq!(bundle.meta.num_bins, bundle.meta.n_fft / 2 + 1);
+        assert!(
+            !bundle.meta.test_fixture,
+            "the shipped model is a trained one"
+        );
+        assert!(bundle.meta.has_advance());
     }
 }
