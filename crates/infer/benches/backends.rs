@@ -1,17 +1,15 @@
-//! Per-call inference time of each compiled-in backend on the committed fixture model, for
-//! one full context window, with the classical engine's per-frame cost as the baseline
+//! Per-call inference time of each compiled-in backend on the shipped default model
+//! (`models/default/`, embedded), for one full context window (what each hop runs), with the classical engine's per-frame cost as the baseline
 //! measured in the same run. (`ORT_DYLIB_PATH` must point at libonnxruntime for `ort`.)
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
 use xodvox_infer::{available_backends, load_backend, ModelBundle};
 
 fn bench_backends(c: &mut Criterion) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny");
-    let bundle = ModelBundle::from_dir(&dir).expect("fixture bundle");
+    let bundle = ModelBundle::embedded_default().expect("embedded default model");
     let bins = bundle.meta.num_bins;
     let frames = bundle.meta.context_frames;
     let mag: Vec<f32> = (0..bins * frames)
