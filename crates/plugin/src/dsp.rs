@@ -275,8 +275,11 @@ impl DelayLine {
 pub struct XodVoxDsp {
     settings: DspSettings,
     stretcher: Stretcher,
-    /// The stretcher's latency is `prefill + output_offset()`.
+    /// The stretcher's latency is `prefill + output_offset()` (+ corrections, see
+    /// `stretcher_latency`).
     prefill: f64,
+    /// 1 / pitch ratio in force at the stretcher's last reset.
+    inv_ratio_at_reset: f64,
     latency: usize,
     want_neural: Arc<AtomicBool>,
     neural_available: bool,
@@ -299,24 +302,24 @@ pub struct XodVoxDsp {
     position: u64,
 }
 
-/// Latency of `stretcher` at its current controls, in (fractional) samples, as measured.
+/// Latency of `stretcher` at its current controls, in (fractional) samples, when its last
+/// reset happened at the resampling ratio whose inverse is `inv_ratio_at_reset`.
 ///
-/// `Stretcher::latency_samples()` (prefill + `output_offset()`) scales the engine's lag of one
-/// frame by the resampling ratio, but measured in hosts (energy centroid of a tone burst at
-/// 44.1, 48 and 96 kHz) that lag is one synthesis hop whatever the pitch, and the chain is
-/// one sample earlier than reported at pitch 0. This corrects both; the residual over
-/// −12…+24 st is within ±3 samples. Below −12 st the measured delay lies between the two
-/// formulas, so the reported latency keeps the core's larger value as a safe upper bound.
-fn stretcher_latency(stretcher: &Stretcher, prefill: f64) -> f64 {
-    let hop = stretcher.config().stft.hop as f64;
+/// `Stretcher::latency_samples()` scales the engine's one-frame lag by the current
+/// resampling ratio (1/pitch ratio). Measured in pedalboard and DawDreamer (tone-burst
+/// energy centroid, impulse peak) that is only true while the pitch is the one the
+/// stretcher was reset at: the lag is paid at the ratio of the first frame after a reset
+/// (it sits in the output queue from then on), i.e. one hop × `inv_ratio_at_reset`. And
+/// the chain is one sample earlier than the formula (pitch 0, 44.1/48/96 kHz).
+fn stretcher_latency(stretcher: &Stretcher, prefill: f64, inv_ratio_at_reset: f64) -> f64 {
+    let lag = (stretcher.config().stft.hop) as f64;
     let inv_ratio = 1.0 / pitch_ratio(stretcher.controls().pitch_semitones);
-    prefill + stretcher.output_offset() - hop * (inv_ratio - 1.0) - 1.0
+    prefill + stretcher.output_offset() + lag * (inv_ratio_at_reset - inv_ratio) - 1.0
 }
 
-/// The core's own latency formula (an upper bound of the measured latency).
-fn core_latency(stretcher: &Stretcher, prefill: f64) -> f64 {
-    prefill + stretcher.output_offset()
-}
+/// Samples of latency reported beyond the formula's maximum over the pitch range: a
+/// margin for the measured deviations of a few samples.
+const LATENCY_MARGIN: usize = 8;
 
 impl XodVoxDsp {
     /// Builds the chain for `settings`. With `model`, the neural engine is built too (tract
@@ -394,20 +397,22 @@ impl XodVoxDsp {
                 pitch_semitones: p,
                 ..Controls::default()
             });
-            let l = stretcher_latency(&stretcher, prefill);
-            worst = worst.max(l).max(core_latency(&stretcher, prefill));
-            lowest = lowest.min(l);
+            // Over every pitch the stretcher may have been reset at, too.
+            let slowest_reset = 1.0 / pitch_ratio(MIN_PITCH_SEMITONES);
+            let fastest_reset = 1.0 / pitch_ratio(MAX_PITCH_SEMITONES);
+            worst = worst.max(stretcher_latency(&stretcher, prefill, slowest_reset));
+            lowest = lowest.min(stretcher_latency(&stretcher, prefill, fastest_reset));
         }
         let controls = Controls::default();
         let _ = stretcher.set_controls(controls);
         stretcher.reset();
         // +2: the compensating delay never goes below 1 sample (cubic interpolation).
-        let latency = worst.ceil() as usize + 2;
+        let latency = worst.ceil() as usize + 2 + LATENCY_MARGIN;
 
         let sr = settings.sample_rate;
         let samples = |s: f64| (s * sr).round() as usize;
         let max_wet_delay = latency - lowest.floor() as usize + 4;
-        let wet_delay = latency as f64 - stretcher_latency(&stretcher, prefill);
+        let wet_delay = latency as f64 - stretcher_latency(&stretcher, prefill, 1.0);
 
         status
             .latency_samples
@@ -426,6 +431,7 @@ impl XodVoxDsp {
             },
             stretcher,
             prefill,
+            inv_ratio_at_reset: 1.0,
             latency,
             want_neural,
             neural_available,
@@ -457,6 +463,12 @@ impl XodVoxDsp {
     /// The constant latency to report to the host, in samples.
     pub fn latency_samples(&self) -> usize {
         self.latency
+    }
+
+    /// The stretcher's own latency at the pitch now in force (samples, fractional); the
+    /// compensating delay adds the rest up to [`latency_samples`](Self::latency_samples).
+    pub fn stretcher_latency(&self) -> f64 {
+        stretcher_latency(&self.stretcher, self.prefill, self.inv_ratio_at_reset)
     }
 
     /// Whether the neural engine was built.
@@ -493,11 +505,17 @@ impl XodVoxDsp {
 
     /// Clears all audio state (no allocation) and jumps to the targets.
     pub fn reset(&mut self) {
+        // Controls first: `Stretcher::reset` takes the first frame's resampling ratio from
+        // the controls in force, and a first frame resampled at another pitch's ratio
+        // leaves the output queue (the latency) off by hop × (1/ratio − 1) for good.
+        self.snap_to_targets();
         self.stretcher.reset();
+        self.inv_ratio_at_reset = 1.0 / pitch_ratio(self.controls.pitch_semitones);
+        self.apply_controls();
+        self.wet_delay = self.wet_delay_target;
         self.dry_lines.iter_mut().for_each(DelayLine::clear);
         self.wet_lines.iter_mut().for_each(DelayLine::clear);
         self.position = 0;
-        self.snap_to_targets();
     }
 
     fn apply_controls(&mut self) {
@@ -515,8 +533,8 @@ impl XodVoxDsp {
             let _ = self.stretcher.set_controls(controls);
             self.controls = controls;
         }
-        self.wet_delay_target =
-            self.latency as f64 - stretcher_latency(&self.stretcher, self.prefill);
+        self.wet_delay_target = self.latency as f64
+            - stretcher_latency(&self.stretcher, self.prefill, self.inv_ratio_at_reset);
         self.want_neural.store(
             self.targets.neural && self.neural_available,
             Ordering::Relaxed,

@@ -160,3 +160,39 @@ fn non_finite_input_never_reaches_the_output() {
     let y = run(&mut d, &[x.clone(), x], || 128);
     assert!(y.iter().flatten().all(|v| v.is_finite()));
 }
+
+#[test]
+fn reported_latency_covers_the_pitch_range() {
+    for sr in [44_100.0, 48_000.0, 96_000.0] {
+        let mut d = dsp(sr, 2, None);
+        let reported = d.latency_samples() as f64;
+        let mut table = Vec::new();
+        for p in [-24.0f32, -12.0, -7.0, 0.0, 7.0, 12.0, 24.0] {
+            d.set_targets(Targets {
+                pitch_semitones: p,
+                ..Targets::default()
+            });
+            // Moved to `p` after a reset at 0 st, then reset at `p`.
+            d.reset();
+            d.set_targets(Targets::default());
+            d.reset();
+            d.set_targets(Targets {
+                pitch_semitones: p,
+                ..Targets::default()
+            });
+            d.snap_to_targets();
+            let moved = d.stretcher_latency();
+            d.reset();
+            let l = d.stretcher_latency();
+            assert!(
+                l.max(moved) + 1.0 <= reported,
+                "{sr} Hz, {p} st: {l} vs {reported}"
+            );
+            table.push(format!("{p:+} st: {l:.1} (reset at 0 st: {moved:.1})"));
+        }
+        println!(
+            "{sr} Hz: reported {reported}; stretcher {}",
+            table.join(", ")
+        );
+    }
+}
