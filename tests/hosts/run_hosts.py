@@ -203,7 +203,7 @@ def test_neural_engine(a):
     assert y.shape == x.shape, f"shape {y.shape}"
     assert np.all(np.isfinite(y)), "non-finite output"
     assert rms(y) > 1e-4, "silent output"
-    return f"finite, {y.shape[1]} frames, rms {rms(y):.3f} (untrained fixture model: quality not checked)"
+    return f"finite, {y.shape[1]} frames, rms {rms(y):.3f} (model quality is not judged here)"
 
 
 def test_mix_zero(a):
