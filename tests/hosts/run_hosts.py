@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -446,7 +448,24 @@ def test_assert_process_allocs(a):
     tail = (proc.stdout + proc.stderr)[-2000:]
     assert proc.returncode == 0, f"child exited with {proc.returncode}:\n{tail}"
     assert "alloc-child: ok" in proc.stdout, tail
-    return f"debug build with assert_process_allocs: clean exit in {time.time() - t0:.1f} s"
+    clean = time.time() - t0
+    # Negative control: the same build told to allocate in process() must abort the host.
+    env = dict(os.environ, XODVOX_TEST_ALLOCATE_IN_PROCESS="1")
+    bad = subprocess.run(
+        [sys.executable, __file__, "--alloc-child", a.debug_vst3],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    assert bad.returncode == -signal.SIGABRT, (
+        f"an allocation in process() was not caught (exit {bad.returncode})"
+    )
+    return (
+        f"clean exit in {clean:.1f} s; with an allocation forced into process() the host "
+        f"aborts (exit {bad.returncode}, SIGABRT)"
+    )
 
 
 # ---------------------------------------------------------------- CLAP and standalone
@@ -488,8 +507,6 @@ def test_standalone_dummy_backend(a):
     stop."""
     if not a.standalone:
         raise SkipTest("no --standalone given")
-    import signal
-
     proc = subprocess.Popen(
         [
             a.standalone,

@@ -162,6 +162,11 @@ pub struct XodVox {
     model: Option<ModelBundle>,
     status: Arc<PluginStatus>,
     dsp: Option<XodVoxDsp>,
+    /// Test hook of the `assert_process_allocs` build: allocate in `process` when the
+    /// environment variable `XODVOX_TEST_ALLOCATE_IN_PROCESS` is set at activation, so the
+    /// host tests can show that a violation is caught (the host aborts).
+    #[cfg(feature = "assert_process_allocs")]
+    allocate_in_process: bool,
 }
 
 impl Default for XodVox {
@@ -177,6 +182,8 @@ impl Default for XodVox {
             model,
             status: Arc::new(PluginStatus::default()),
             dsp: None,
+            #[cfg(feature = "assert_process_allocs")]
+            allocate_in_process: false,
         }
     }
 }
@@ -226,6 +233,11 @@ impl Plugin for XodVox {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
+        #[cfg(feature = "assert_process_allocs")]
+        {
+            self.allocate_in_process =
+                std::env::var_os("XODVOX_TEST_ALLOCATE_IN_PROCESS").is_some();
+        }
         let sample_rate = f64::from(buffer_config.sample_rate);
         if !(8_000.0..=384_000.0).contains(&sample_rate) {
             return false;
@@ -270,6 +282,10 @@ impl Plugin for XodVox {
         _aux: &mut AuxiliaryBuffers,
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        #[cfg(feature = "assert_process_allocs")]
+        if self.allocate_in_process {
+            std::hint::black_box(vec![0u8; 64]);
+        }
         if let Some(dsp) = self.dsp.as_mut() {
             dsp.set_targets(self.params.targets());
             dsp.process(buffer.as_slice());
