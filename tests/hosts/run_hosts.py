@@ -265,9 +265,12 @@ def test_impulse_pedalboard(a):
         p = load(a.vst3)
         set_params(p, engine="Classical", pitch=pitch)
         x = np.tile(burst(SR * 2, SR, 1000.0 * 2 ** (-pitch / 12), SR), (2, 1))
-        y = p(x, SR)
-        offsets[pitch] = centroid(y[0]) - centroid(x[0])
-        out.append(f"{pitch:+g} st: {offsets[pitch]:+.1f}")
+        # First call: the stretcher was reset at 0 st and moved to `pitch` (the parameter
+        # reaches the plugin with the first block); second call: reset at `pitch`.
+        first = centroid(p(x, SR)[0]) - centroid(x[0])
+        second = centroid(p(x, SR)[0]) - centroid(x[0])
+        offsets[pitch] = max(first, second, key=abs)
+        out.append(f"{pitch:+g} st: {first:+.1f}/{second:+.1f}")
     # Upward shifts are within a few samples; downward ones are reported (docs/plugin.md).
     bad = {k: v for k, v in offsets.items() if k > 0 and abs(v) > 3.0}
     assert not bad, f"burst centroid offsets over 3 samples: {bad}"
