@@ -16,7 +16,7 @@ fn read_f32(name: &str) -> Vec<f32> {
 }
 
 fn read_f32_at(path: &std::path::Path) -> Vec<f32> {
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(bytes.len() % 4, 0, "{} is not float32 data", path.display());
     bytes
         .chunks_exact(4)
