@@ -29,8 +29,8 @@ pub struct EvalArgs {
     /// Report folder (created): report.md, results.csv, bench.csv, results.json, img/*.png.
     #[arg(long, value_name = "DIR", default_value = "out/eval")]
     pub out: PathBuf,
-    /// Neural model bundle folder; without it the tiny test-fixture model (untrained) is used
-    /// and labelled as such.
+    /// Neural model bundle folder; without it the shipped default model (embedded,
+    /// `models/default/`) is used.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Length of each built-in clip in seconds (0.5 to 60).
