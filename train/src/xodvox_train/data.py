@@ -235,17 +235,22 @@ def check_entry_files(manifest: Manifest, entry: ManifestEntry, where: str, hash
             raise ManifestError(f"{where}: {kind} file {path} does not match its sha256")
 
 
-def read_segment(path: Path, start: int, length: int, channel: int) -> np.ndarray:
-    """``length`` samples of one channel from ``start`` (may be negative or past the end: zeros)."""
-    out = np.zeros(length, dtype=np.float32)
+def read_frames(path: Path, start: int, length: int) -> np.ndarray:
+    """``(length, channels)`` float32 frames from ``start`` (negative or past the end: zeros)."""
     with sf.SoundFile(str(path)) as f:
+        out = np.zeros((length, f.channels), dtype=np.float32)
         lo = max(start, 0)
         hi = min(start + length, f.frames)
         if hi > lo:
             f.seek(lo)
             data = f.read(hi - lo, dtype="float32", always_2d=True)
-            out[lo - start : lo - start + data.shape[0]] = data[:, channel]
+            out[lo - start : lo - start + data.shape[0]] = data
     return out
+
+
+def read_segment(path: Path, start: int, length: int, channel: int) -> np.ndarray:
+    """``length`` samples of one channel from ``start`` (may be negative or past the end: zeros)."""
+    return np.ascontiguousarray(read_frames(path, start, length)[:, channel])
 
 
 def mapped_input_magnitude(
@@ -284,15 +289,7 @@ def mapped_input_magnitude(
 
 def read_mid_segment(path: Path, start: int, length: int) -> np.ndarray:
     """``length`` samples of the mean of all channels from ``start`` (zeros outside the file)."""
-    out = np.zeros(length, dtype=np.float64)
-    with sf.SoundFile(str(path)) as f:
-        lo = max(start, 0)
-        hi = min(start + length, f.frames)
-        if hi > lo:
-            f.seek(lo)
-            data = f.read(hi - lo, dtype="float32", always_2d=True)
-            out[lo - start : lo - start + data.shape[0]] = data.mean(axis=1)
-    return out
+    return read_frames(path, start, length).mean(axis=1, dtype=np.float64)
 
 
 def sinc_resample_at(
