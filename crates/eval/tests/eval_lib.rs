@@ -226,7 +226,7 @@ fn report_renders_with_every_engine() {
     assert!(engines.iter().any(|e| e.kind() == EngineKind::Classic));
     assert!(engines
         .iter()
-        .any(|e| e.label().contains("test fixture model, untrained")));
+        .any(|e| e.label().contains("shipped default model")));
     let mut calls = 0;
     let outcome = evaluate(
         &set,
