@@ -32,6 +32,19 @@ def test_classical_engine_side_by_side(repo_root: Path, tiny_manifest: Path) -> 
     assert all("classical" in row for row in report["rows"])
 
 
+@pytest.mark.skipif(find_xodvox(None) is None, reason="xodvox binary not built")
+def test_identity_model_through_the_runtime_equals_the_classical_engine(
+    repo_root: Path, tiny_manifest: Path
+) -> None:
+    """The identity-head fixture rendered by the Rust runtime scores like the classical engine."""
+    bundle = repo_root / "fixtures" / "models" / "identity"
+    report = evaluate(bundle, tiny_manifest, "val", runtime=True)
+    assert set(report["summary"]) == {"model", "classical", "model_runtime"}
+    for row in report["rows"]:
+        a, b = row["model_runtime"]["mrstft"], row["classical"]["mrstft"]
+        assert abs(a - b) < 1e-3 * max(b, 1e-3), (row["id"], a, b)
+
+
 def test_bundle_validation_names_the_problem(repo_root: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"missing model\.json"):
         load_bundle(tmp_path)

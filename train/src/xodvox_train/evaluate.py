@@ -21,7 +21,9 @@ or zero-padded to the target length.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -112,20 +114,21 @@ def run_model(
 
 
 def find_xodvox(explicit: Path | None) -> Path | None:
-    """The ``xodvox`` binary: ``explicit``, then PATH, then ``target/{release,debug}/xodvox``."""
+    """The ``xodvox`` binary: ``explicit``, then PATH, then ``{release,debug}/xodvox`` under
+    ``$CARGO_TARGET_DIR`` and under the checkout's ``target/``."""
     if explicit is not None:
         return explicit if explicit.is_file() else None
     found = shutil.which("xodvox")
     if found:
         return Path(found)
-    try:
-        root = find_repo_root(Path(__file__).parent)
-    except ValueError:
-        return None
-    for profile in ("release", "debug"):
-        candidate = root / "target" / profile / "xodvox"
-        if candidate.is_file():
-            return candidate
+    dirs = [Path(os.environ["CARGO_TARGET_DIR"])] if os.environ.get("CARGO_TARGET_DIR") else []
+    with contextlib.suppress(ValueError):
+        dirs.append(find_repo_root(Path(__file__).parent) / "target")
+    for target in dirs:
+        for profile in ("release", "debug"):
+            candidate = target / profile / "xodvox"
+            if candidate.is_file():
+                return candidate
     return None
 
 
