@@ -87,3 +87,24 @@ pub fn load_backend(
         }
     }
 }
+
+/// Checks that the graph's input names are exactly the ones `model.json` declares (in any
+/// order); shared by the backends.
+///
+/// # Errors
+/// [`InferError::Mismatch`] naming both lists.
+pub(crate) fn check_graph_inputs(bundle: &ModelBundle, graph: &[&str]) -> Result<(), InferError> {
+    let mut declared: Vec<&str> = bundle.meta.inputs.iter().map(|t| t.name.as_str()).collect();
+    let mut found = graph.to_vec();
+    declared.sort_unstable();
+    found.sort_unstable();
+    if declared != found {
+        return Err(InferError::Mismatch {
+            source_name: bundle.source.clone(),
+            field: "model.onnx inputs",
+            expected: format!("the inputs of model.json {declared:?}"),
+            got: format!("{graph:?}"),
+        });
+    }
+    Ok(())
+}

@@ -144,19 +144,8 @@ impl OrtBackend {
             .with_execution_providers(eps)
             .map_err(|err| InferError::backend("ort", err))?;
         let session = builder.commit_from_memory(&bundle.onnx).map_err(e)?;
-        let mut declared: Vec<&str> = meta.inputs.iter().map(|t| t.name.as_str()).collect();
         let graph: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
-        let mut found = graph.clone();
-        declared.sort_unstable();
-        found.sort_unstable();
-        if declared != found {
-            return Err(InferError::Mismatch {
-                source_name: bundle.source.clone(),
-                field: "model.onnx inputs",
-                expected: format!("the inputs of model.json {declared:?}"),
-                got: format!("{graph:?}"),
-            });
-        }
+        crate::backend::check_graph_inputs(bundle, &graph)?;
         Ok(Self {
             bins: meta.num_bins,
             n_controls: meta.n_controls,

@@ -88,18 +88,8 @@ impl TractBackend {
 
 /// Maps the graph's input names to positions, checking them against the metadata.
 fn input_slots(bundle: &ModelBundle, graph: &[String]) -> Result<InputSlots, InferError> {
-    let mut declared: Vec<&str> = bundle.meta.inputs.iter().map(|t| t.name.as_str()).collect();
-    let mut found: Vec<&str> = graph.iter().map(String::as_str).collect();
-    declared.sort_unstable();
-    found.sort_unstable();
-    if declared != found {
-        return Err(InferError::Mismatch {
-            source_name: bundle.source.clone(),
-            field: "model.onnx inputs",
-            expected: format!("the inputs of model.json {declared:?}"),
-            got: format!("{graph:?}"),
-        });
-    }
+    let names: Vec<&str> = graph.iter().map(String::as_str).collect();
+    crate::backend::check_graph_inputs(bundle, &names)?;
     let pos = |name: &str| graph.iter().position(|n| n == name);
     Ok(InputSlots {
         mag: pos("mag").unwrap_or(0),
