@@ -144,6 +144,7 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         None => builtin_set(&SetOptions {
             seconds: args.seconds,
             espeak: find_program("espeak-ng", None),
+            midi: xodvox_eval::midi::MidiRenderer::find(|p| find_program(p, None)),
         })
         .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?,
     };

@@ -46,6 +46,7 @@ pub fn bench_signal(seconds: f64) -> Vec<f32> {
     let set = builtin_set(&SetOptions {
         seconds: seconds.max(0.5),
         espeak: None,
+        midi: None,
     })
     .expect("valid length");
     let mut mix = vec![0.0f32; set.clips[0].audio.len()];

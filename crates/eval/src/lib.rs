@@ -6,6 +6,7 @@ pub mod bench;
 pub mod engines;
 pub mod error;
 pub mod metrics;
+pub mod midi;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -298,6 +298,8 @@ pub struct SetOptions {
     pub seconds: f64,
     /// The `espeak-ng` program to use for the speech clip; `None` skips speech with a note.
     pub espeak: Option<std::path::PathBuf>,
+    /// FluidSynth and a soundfont for the MIDI clip; `None` skips it with a note.
+    pub midi: Option<crate::midi::MidiRenderer>,
 }
 
 impl Default for SetOptions {
@@ -305,6 +307,7 @@ impl Default for SetOptions {
         Self {
             seconds: 2.0,
             espeak: None,
+            midi: None,
         }
     }
 }
@@ -459,6 +462,7 @@ fn event_clip(id: &str, len: usize, events: Vec<Event>, source: String) -> Clip 
 /// | `drums-clicks` | drums | single-sample clicks every 0.25 s |
 /// | `drums-kit` | drums | kick (decaying 60 Hz sine + click) and snare (noise burst) alternating every 0.25 s |
 /// | `speech-en` | speech | espeak-ng sentence resampled to 48 kHz, when `options.espeak` is set |
+/// | `midi-piano` | polyphonic | a MIDI piano phrase by FluidSynth; references re-rendered at tempo / stretch or transposed (not sample-exact), when `options.midi` is set |
 ///
 /// # Errors
 /// [`EvalError::Usage`] for `seconds` below 0.5; espeak-ng failures are not errors (the
@@ -623,6 +627,17 @@ pub fn builtin_set(options: &SetOptions) -> Result<EvalSet> {
             Err(e) => notes.push(format!("speech skipped: {e}")),
         },
         None => notes.push("speech skipped: espeak-ng is not installed".into()),
+    }
+    match &options.midi {
+        Some(renderer) => match crate::midi::midi_clip(renderer, dur, &DEFAULT_TASKS) {
+            Ok(clip) => clips.push(clip),
+            Err(e) => notes.push(format!("MIDI clip skipped: {e}")),
+        },
+        None => notes.push(
+            "MIDI clip skipped: fluidsynth or a General MIDI soundfont (fluid-soundfont-gm) \
+             is not installed"
+                .into(),
+        ),
     }
 
     Ok(EvalSet {

@@ -22,6 +22,7 @@ fn short_set() -> xodvox_eval::EvalSet {
     builtin_set(&SetOptions {
         seconds: 0.6,
         espeak: None,
+        midi: None,
     })
     .expect("valid options")
 }
@@ -316,4 +317,58 @@ fn external_tools_match_the_conventions_when_installed() {
             );
         }
     }
+}
+
+/// MIDI ground-truth pairs: FluidSynth re-renders the phrase at tempo / stretch or
+/// transposed. Requires `fluidsynth` and `fluid-soundfont-gm` (installed by `scripts/setup`).
+#[test]
+fn midi_clip_has_a_rerendered_reference_per_task() {
+    let Some(renderer) = xodvox_eval::midi::MidiRenderer::find(|p| find_program(p, None)) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "fluidsynth and fluid-soundfont-gm must be installed in CI (scripts/setup)"
+        );
+        eprintln!("skipped: fluidsynth or the soundfont is missing");
+        return;
+    };
+    let tasks = [Task::stretch(2.0), Task::pitch(12.0), Task::pitch(3.5)];
+    let a = xodvox_eval::midi::midi_clip(&renderer, 1.0, &tasks).expect("midi clip");
+    let b = xodvox_eval::midi::midi_clip(&renderer, 1.0, &tasks).expect("midi clip");
+    assert_eq!(a, b, "FluidSynth renders are deterministic");
+    assert_eq!(a.audio.len(), 48_000);
+    assert!(a.audio.iter().any(|v| v.abs() > 0.01), "input is silent");
+    let Truth::Targets(targets) = &a.truth else {
+        panic!("MIDI references are stored targets");
+    };
+    // A fractional pitch has no MIDI re-render.
+    assert_eq!(targets.len(), 2);
+    for (task, audio) in targets {
+        assert_eq!(audio.len(), task.output_len(a.audio.len()), "{task:?}");
+        assert!(
+            audio.iter().any(|v| v.abs() > 0.01),
+            "{task:?}: silent reference"
+        );
+        let r = a.reference(*task).expect("reference");
+        assert!(!r.exact, "MIDI references are not sample-exact");
+    }
+    // The stretch-2 reference plays the phrase half as fast: its last note-on comes twice as
+    // late (the last 10 ms block whose energy jumps fourfold).
+    let last_onset = |x: &[f32]| {
+        let block = 480;
+        let env: Vec<f32> = x
+            .chunks(block)
+            .map(|c| c.iter().map(|v| v * v).sum::<f32>())
+            .collect();
+        let idx = (1..env.len())
+            .rev()
+            .find(|&i| env[i] > 4.0 * env[i - 1] && env[i] > 1e-4)
+            .expect("an onset");
+        (idx * block) as f64 / SR
+    };
+    let (t_in, t_slow) = (last_onset(&a.audio), last_onset(&targets[0].1));
+    let ratio = t_slow / t_in;
+    assert!(
+        (ratio - 2.0).abs() < 0.1,
+        "last onset {t_in:.3} s -> {t_slow:.3} s"
+    );
 }
