@@ -253,6 +253,32 @@ def read_segment(path: Path, start: int, length: int, channel: int) -> np.ndarra
     return np.ascontiguousarray(read_frames(path, start, length)[:, channel])
 
 
+def input_frames(
+    path: Path,
+    channel: int | None,
+    first_output_frame: int,
+    num_frames: int,
+    ratio: float,
+    n_fft: int = N_FFT,
+    hop: int = HOP,
+) -> np.ndarray:
+    """Unwindowed input frames ``(T, n_fft)`` float64 for output frames of a ``ratio`` stretch.
+
+    Output frame ``k`` takes the ``n_fft`` samples centred on input sample
+    ``round(k * hop / ratio)`` of ``channel`` (``None``: the mean of the channels); samples
+    outside the file are zeros.
+    """
+    centres = np.rint((first_output_frame + np.arange(num_frames)) * hop / ratio).astype(np.int64)
+    lo = int(centres[0]) - n_fft // 2
+    span = int(centres[-1] - centres[0]) + n_fft
+    if channel is None:
+        audio = read_mid_segment(path, lo, span)
+    else:
+        audio = read_segment(path, lo, span, channel).astype(np.float64)
+    offsets = centres - centres[0]
+    return np.stack([audio[o : o + n_fft] for o in offsets])
+
+
 def mapped_input_magnitude(
     path: Path,
     channel: int,
@@ -272,13 +298,8 @@ def mapped_input_magnitude(
     Returns:
         ``(1, n_fft // 2 + 1, num_frames)`` float32.
     """
-    centres = np.rint((first_output_frame + np.arange(num_frames)) * hop / stretch).astype(np.int64)
-    lo = int(centres[0]) - n_fft // 2
-    span = int(centres[-1] - centres[0]) + n_fft
-    audio = read_segment(path, lo, span, channel).astype(np.float64)
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
-    offsets = centres - centres[0]
-    frames = np.stack([audio[o : o + n_fft] for o in offsets]) * window
+    frames = input_frames(path, channel, first_output_frame, num_frames, stretch, n_fft, hop)
+    frames = frames * (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft))
     mag = np.abs(np.fft.rfft(frames, axis=-1))  # (T, bins)
     if pitch_semitones != 0.0:
         bins = np.arange(n_fft // 2 + 1)
@@ -416,12 +437,7 @@ def runtime_features(
     """
     q = 2.0 ** (pitch_semitones / 12.0)
     total = stretch * q
-    centres = np.rint((first_output_frame + np.arange(num_frames)) * hop / total).astype(np.int64)
-    lo = int(centres[0]) - n_fft // 2
-    span = int(centres[-1] - centres[0]) + n_fft
-    audio = read_mid_segment(input_path, lo, span)
-    offsets = centres - centres[0]
-    frames = np.stack([audio[o : o + n_fft] for o in offsets])
+    frames = input_frames(input_path, None, first_output_frame, num_frames, total, n_fft, hop)
     spec, pv_advance = analysis_with_advance(frames, hop)
     mag = np.abs(spec)
     analysis = np.angle(spec)
