@@ -103,6 +103,7 @@ fn wrap_f64(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::{write_advance, AdvanceGuide};
+    use std::f32::consts::{PI, TAU};
     use xodvox_dsp::{Controls, PhaseFrame};
 
     #[test]
@@ -121,17 +122,17 @@ mod tests {
         let analysis = vec![0.3f32; bins];
         let mut guide = AdvanceGuide::new(bins, hop, n);
         let mut out = vec![9.0f32; bins];
+        let frame = |analysis_hop| PhaseFrame {
+            magnitude: &mag,
+            analysis_phase: &analysis,
+            inst_freq: &inst,
+            analysis_hop,
+            synthesis_hop: hop,
+            transient: false,
+            controls: Controls::default(),
+        };
         for f in 0..4 {
-            let frame = PhaseFrame {
-                magnitude: &mag,
-                analysis_phase: &analysis,
-                inst_freq: &inst,
-                analysis_hop: if f == 0 { 0 } else { hop },
-                synthesis_hop: hop,
-                transient: false,
-                controls: Controls::default(),
-            };
-            guide.write(&frame, &mut out);
+            guide.write(&frame(if f == 0 { 0 } else { hop }), &mut out);
             if f == 0 {
                 assert!(out.iter().all(|&v| v == 0.0), "first frame is the anchor");
             } else {
@@ -146,21 +147,9 @@ mod tests {
             }
         }
         guide.reset();
-        guide.write(
-            &PhaseFrame {
-                magnitude: &mag,
-                analysis_phase: &analysis,
-                inst_freq: &inst,
-                analysis_hop: 0,
-                synthesis_hop: hop,
-                transient: false,
-                controls: Controls::default(),
-            },
-            &mut out,
-        );
+        guide.write(&frame(0), &mut out);
         assert!(out.iter().all(|&v| v == 0.0), "reset restarts the guide");
     }
-    use std::f32::consts::{PI, TAU};
 
     #[test]
     fn centre_frequency_gives_zero_and_offsets_wrap() {
