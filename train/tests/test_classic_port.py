@@ -13,10 +13,13 @@ from xodvox_train.golden import write_classic_golden
 def test_classic_golden_vectors_are_reproduced(repo_root: Path, tmp_path: Path) -> None:
     fresh = write_classic_golden(tmp_path / "classic")
     stored = repo_root / "fixtures" / "golden" / "classic"
-    for name in ("mag", "analysis", "inst_freq", "phase"):
+    for name in ("mag", "analysis", "inst_freq", "time_offset", "phase"):
         a = np.fromfile(stored / f"{name}.f32", "<f4")
         b = np.fromfile(fresh / f"{name}.f32", "<f4")
         np.testing.assert_allclose(a, b, atol=1e-5, err_msg=name)
+    flags = np.fromfile(fresh / "transient.u8", np.uint8)
+    np.testing.assert_array_equal(flags, np.fromfile(stored / "transient.u8", np.uint8))
+    assert flags[1:].any(), "the burst must fire a mid-stream transient"
 
 
 def test_classic_port_locks_bins_to_their_peak() -> None:

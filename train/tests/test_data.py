@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,12 @@ from xodvox_train.data import (
     CropDataset,
     ManifestError,
     StepSampler,
+    analysis_with_advance,
+    input_frames,
     load_manifest,
     make_loader,
     mapped_input_magnitude,
+    rms_dbfs,
     runtime_features,
 )
 from xodvox_train.spectral import HOP, Stft
@@ -198,3 +202,47 @@ def test_runtime_features_follow_stretch_and_pitch(tmp_path: Path) -> None:
     seg = feats["target"] * np.hanning(len(feats["target"]))
     spectrum = np.abs(np.fft.rfft(seg, 1 << 20))
     assert abs(np.argmax(spectrum) * sr / (1 << 20) - 300.0) < 1.0
+
+
+def test_runtime_features_reset_the_phase_on_a_click(tmp_path: Path) -> None:
+    """A click in a steady tone fires the classical engine's transient reset (as in the Rust
+    vocoder): at stretch 1.5 the classical phase drifts from the analysis phase except on the
+    reset frame, where it is the analysis phase; the steady tone before the click, seen after
+    the detector's warm-up, fires nothing."""
+    sr, n = 48_000, 48_000
+    t = np.arange(n) / sr
+    x = 0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.05 * np.sin(2 * np.pi * 5000.0 * t)
+    rng = np.random.default_rng(0)
+    x[30 * HOP : 30 * HOP + 256] += 0.8 * rng.standard_normal(256) * np.exp(-np.arange(256) / 40)
+    sf.write(tmp_path / "in.wav", x.astype(np.float32), sr)
+    # Output frame k is centred on input sample k * HOP / 1.5: the click is near frame 45.
+    feats = runtime_features(tmp_path / "in.wav", tmp_path / "in.wav", 36, 16, 1.5, 0.0)
+    centre = 2 * np.pi * np.arange(1025) * HOP / 2048
+    steps = np.concatenate([np.zeros((1025, 1)), centre[:, None] + feats["advance"][0, :, 1:]], 1)
+    classic = feats["anchor"][:, None] + np.cumsum(steps, 1)
+    spec, _ = analysis_with_advance(input_frames(tmp_path / "in.wav", None, 36, 16, 1.5))
+    analysis, mag = np.angle(spec).T, np.abs(spec).T
+    locked = np.abs(np.angle(np.exp(1j * (classic - analysis)))) < 1e-3
+    loud = mag > 1e-2 * mag.max(axis=0, keepdims=True)
+    reset = [k for k in range(1, 16) if locked[:, k][loud[:, k]].all()]
+    assert len(reset) == 1, reset
+    assert 7 <= reset[0] <= 11, reset
+
+
+def test_silent_target_crops_are_redrawn(tiny_manifest: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_manifest.parent, copy)
+    manifest = load_manifest(copy / tiny_manifest.name)
+    for entry in manifest.split("train")[:4]:  # silence the first half of some targets
+        path = manifest.audio_path(entry.target)
+        audio, sr = sf.read(path, dtype="float32", always_2d=True)
+        audio[: len(audio) // 2] = 0.0
+        sf.write(path, audio, sr)
+    plain = CropDataset(manifest, "train", CONTROLS, CropConfig(crop_frames=8, seed=3))
+    gated = CropDataset(
+        manifest, "train", CONTROLS, CropConfig(crop_frames=8, seed=3, min_target_dbfs=-60.0)
+    )
+    levels = [rms_dbfs(plain[k]["target"].numpy()) for k in range(40)]
+    assert min(levels) < -100, "the test needs silent crops to start with"
+    assert all(rms_dbfs(gated[k]["target"].numpy()) >= -60.0 for k in range(40))
+    assert torch.equal(gated[3]["target"], gated[3]["target"])  # still deterministic

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
 use xodvox_dsp::stft::{istft, stft};
 use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
+use xodvox_dsp::transient::TransientDetector;
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/stft")
@@ -159,8 +160,9 @@ fn streaming_analysis_frames_are_the_golden_stft_frames() {
 }
 
 /// `fixtures/golden/classic/`: the training package's port of the classical engine
-/// (`xodvox_train.data.classic_phases`, which builds the neural model's `advance` input) and
-/// this crate's engine must lock phases identically on the same frames.
+/// (`xodvox_train.data.transient_flags` + `classic_phases`, which build the neural model's
+/// `advance` input) and this crate's transient detector and engine must fire on the same
+/// frames and lock phases identically on them.
 #[test]
 fn classic_engine_matches_the_training_port() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/classic");
@@ -172,20 +174,36 @@ fn classic_engine_matches_the_training_port() {
     let mag = read_f32_at(&dir.join("mag.f32"));
     let analysis = read_f32_at(&dir.join("analysis.f32"));
     let inst_freq = read_f32_at(&dir.join("inst_freq.f32"));
+    let time_offset = read_f32_at(&dir.join("time_offset.f32"));
+    let expected_transient = std::fs::read(dir.join("transient.u8")).unwrap();
     let expected = read_f32_at(&dir.join("phase.f32"));
     assert_eq!(expected.len(), frames * bins);
+    assert_eq!(expected_transient.len(), frames);
+    let n_fft = 2 * (bins - 1);
+    let mut detector = TransientDetector::new(n_fft, 48_000.0, 1500.0);
     let mut engine = ClassicPhaseEngine::new(bins);
     let mut out = vec![0.0f32; bins];
     let mut worst = 0.0f32;
+    let mut fired = Vec::new();
     for f in 0..frames {
         let row = f * bins..(f + 1) * bins;
+        let power: Vec<f32> = mag[row.clone()].iter().map(|m| m * m).collect();
+        let transient = detector.update(&power, &time_offset[row.clone()], hop as f64, n_fft);
+        assert_eq!(
+            transient,
+            expected_transient[f] != 0,
+            "frame {f}: transient flag differs from the training port"
+        );
+        if transient {
+            fired.push(f);
+        }
         let frame = PhaseFrame {
             magnitude: &mag[row.clone()],
             analysis_phase: &analysis[row.clone()],
             inst_freq: &inst_freq[row.clone()],
             analysis_hop: if f == 0 { 0 } else { hop },
             synthesis_hop: hop,
-            transient: false,
+            transient,
             controls: Controls::default(),
         };
         engine.synthesis_phase(&frame, &mut out);
@@ -199,6 +217,8 @@ fn classic_engine_matches_the_training_port() {
             worst = worst.max(d);
         }
     }
+    // The noise burst mid-stream must fire a reset, not only the start of the signal.
+    assert!(fired.iter().any(|&f| f > 0), "no mid-stream transient: {fired:?}");
     // float32 accumulation over 24 frames against float64.
     assert!(worst < 2e-3, "largest phase difference {worst} rad");
 }

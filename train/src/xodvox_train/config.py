@@ -38,6 +38,8 @@ class DataConfig:
         num_workers: DataLoader worker processes.
         seed: crop RNG seed.
         verify_hashes: check audio SHA-256s when loading the manifest.
+        min_target_dbfs: redraw crops whose target is quieter than this (``None``: keep all;
+            see :class:`xodvox_train.data.CropConfig`).
     """
 
     manifest: str = "data/manifest.jsonl"
@@ -46,15 +48,16 @@ class DataConfig:
     num_workers: int = 2
     seed: int = 0
     verify_hashes: bool = False
+    min_target_dbfs: float | None = None
 
     def __post_init__(self) -> None:
-        CropConfig(self.crop_frames, self.seed, self.mag_source)  # validates
+        self.crop()  # validates
         if self.num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {self.num_workers}")
 
     def crop(self) -> CropConfig:
         """The crop settings."""
-        return CropConfig(self.crop_frames, self.seed, self.mag_source)
+        return CropConfig(self.crop_frames, self.seed, self.mag_source, self.min_target_dbfs)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from xodvox_train.controls import ControlSpec, build_control_vector
-from xodvox_train.spectral import HOP, N_FFT
+from xodvox_train.spectral import HOP, N_FFT, SAMPLE_RATE
 
 MANIFEST_VERSION = 1
 """Schema version documented in ``docs/dataset-manifest.md``."""
@@ -360,23 +360,107 @@ def analysis_with_advance(frames: np.ndarray, hop: int = HOP) -> tuple[np.ndarra
     return spec, np.angle(np.exp(1j * deviation))
 
 
+def time_offsets(frames: np.ndarray, spec: np.ndarray) -> np.ndarray:
+    """Reassigned time of every bin relative to the frame centre, in samples ``(T, bins)``.
+
+    Same as the Rust vocoder: ``Re(X_t conj X) / |X|^2`` with ``X_t`` the spectrum under the
+    time-weighted window ``(n - n_fft / 2) w(n)``; 0 where ``|X|^2 <= 1e-20``.
+
+    Args:
+        frames: unwindowed frames ``(T, n_fft)``.
+        spec: their periodic-Hann spectra (:func:`analysis_with_advance`).
+    """
+    n_fft = frames.shape[-1]
+    n = np.arange(n_fft)
+    window_t = (n - n_fft / 2.0) * (0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft))
+    spec_t = np.fft.rfft(frames * window_t, axis=-1)
+    power = np.abs(spec) ** 2
+    safe = power > 1e-20
+    return np.where(safe, (spec_t * np.conj(spec)).real / np.where(safe, power, 1.0), 0.0)
+
+
+TRANSIENT_WARMUP_FRAMES = 16
+"""Frames before a crop that the transient detector sees (its running average settles)."""
+TRANSIENT_MIN_HZ = 1500.0
+"""Lowest frequency of the band the transient detector watches (``vocoder.rs``)."""
+TRANSIENT_RISE = 4.0
+"""High-band energy rise over its running average that arms the detector (``transient.rs``)."""
+TRANSIENT_FLOOR = 1e-3
+"""High-band energy below which nothing counts as a transient (``transient.rs``)."""
+
+
+def transient_flags(
+    power: np.ndarray,
+    time_offset: np.ndarray,
+    analysis_hop: float,
+    sample_rate: float = SAMPLE_RATE,
+) -> np.ndarray:
+    """Frames on which the classical engine resets its phase: a port of ``transient.rs``.
+
+    A rise of the high-band (>= 1.5 kHz) energy above 4x its running average arms the
+    detector; it fires on the first armed frame whose energy centroid in time (from
+    :func:`time_offsets`) is at most half an analysis hop after the frame centre, then stays
+    quiet for one window (``ceil(n_fft / analysis_hop)`` frames). The state starts empty, as
+    after a reset of the Rust engine.
+
+    Args:
+        power: ``(T, bins)`` ``|X|^2`` of the mid signal.
+        time_offset: ``(T, bins)`` reassigned time offsets (:func:`time_offsets`).
+        analysis_hop: input samples between analysis frames (``hop / (stretch * q)``).
+        sample_rate: input sample rate in Hz.
+
+    Returns:
+        ``(T,)`` bool.
+    """
+    frames, bins = power.shape
+    n_fft = 2 * (bins - 1)
+    first = min(int(np.ceil(TRANSIENT_MIN_HZ / sample_rate * n_fft)), n_fft // 2)
+    energy = power[:, first:].sum(axis=1)
+    weighted = (power[:, first:] * time_offset[:, first:]).sum(axis=1)
+    centroid = np.where(energy > 0.0, weighted / np.where(energy > 0.0, energy, 1.0), 0.0)
+    per_window = int(np.ceil(n_fft / max(analysis_hop, 1.0)))
+    flags = np.zeros(frames, dtype=bool)
+    average, armed, armed_frames, cooldown = 0.0, False, 0, 0
+    for t in range(frames):
+        rise = energy[t] > TRANSIENT_FLOOR and energy[t] > TRANSIENT_RISE * average
+        if cooldown > 0:
+            cooldown -= 1
+        elif not armed and rise:
+            armed, armed_frames = True, 0
+        if armed:
+            armed_frames += 1
+            if centroid[t] <= 0.5 * analysis_hop:
+                flags[t] = True
+                armed, cooldown = False, per_window
+            elif armed_frames > per_window + 1:
+                armed = False
+        average = 0.7 * average + 0.3 * energy[t]
+    return flags
+
+
 PEAK_FLOOR = 1e-4
 """Peaks quieter than this fraction of the frame's loudest bin are not tracked (classic.rs)."""
 
 
 def classic_phases(
-    mag: np.ndarray, analysis: np.ndarray, advance: np.ndarray, hop: int = HOP
+    mag: np.ndarray,
+    analysis: np.ndarray,
+    advance: np.ndarray,
+    hop: int = HOP,
+    transient: np.ndarray | None = None,
 ) -> np.ndarray:
     """Synthesis phases of the classical engine (``crates/dsp/src/classic.rs``) over ``T`` frames.
 
-    A port of the Rust engine without its transient reset: frame 0 takes the analysis phase;
-    then every spectral peak ``p`` advances by its reassigned frequency (``hop * omega_p``, i.e.
-    the bin-centre advance plus ``advance[p]``) and the bins of its region (up to the lowest bin
-    before the next peak) keep their analysis phase relation to it (identity phase locking).
+    A port of the Rust engine: frame 0 and every ``transient`` frame take the analysis phase
+    (phase reset); otherwise every spectral peak ``p`` advances by its reassigned frequency
+    (``hop * omega_p``, i.e. the bin-centre advance plus ``advance[p]``) and the bins of its
+    region (up to the lowest bin before the next peak) keep their analysis phase relation to it
+    (identity phase locking).
 
     Args:
         mag: ``(T, bins)`` magnitudes; ``analysis``: ``(T, bins)`` analysis phases;
         advance: ``(T, bins)`` phase-vocoder advance deviation (:func:`analysis_with_advance`).
+        transient: ``(T,)`` bool reset frames (:func:`transient_flags`); ``None``: no reset.
 
     Returns:
         ``(T, bins)`` float64 phases (unwrapped).
@@ -387,6 +471,9 @@ def classic_phases(
     out = np.empty((frames, bins), dtype=np.float64)
     out[0] = analysis[0]
     for t in range(1, frames):
+        if transient is not None and transient[t]:
+            out[t] = analysis[t]
+            continue
         m = mag[t]
         prev = out[t - 1]
         floor = m.max() * PEAK_FLOOR
@@ -431,17 +518,24 @@ def runtime_features(
         ``mag`` ``(1, bins, T)`` linear magnitude; ``advance`` ``(1, bins, T)`` the classical
         engine's phase increment per frame minus the bin-centre advance, wrapped
         (``wrap(c_t - c_{t-1} - 2 pi b hop / n_fft)``, :func:`classic_phases` started at the crop's
-        first frame; 0 for that frame); ``anchor`` ``(bins,)`` analysis phase of the first frame;
+        first frame, with the transient resets of :func:`transient_flags`, whose detector has
+        seen up to ``TRANSIENT_WARMUP_FRAMES`` frames before the crop; 0 for that frame);
+        ``anchor`` ``(bins,)`` analysis phase of the first frame;
         ``target`` ``((T - 1) * hop,)`` the target resampled by ``q``, starting at output sample
         ``first_output_frame * hop``.
     """
     q = 2.0 ** (pitch_semitones / 12.0)
     total = stretch * q
-    frames = input_frames(input_path, None, first_output_frame, num_frames, total, n_fft, hop)
+    warm = min(first_output_frame, TRANSIENT_WARMUP_FRAMES)
+    frames = input_frames(
+        input_path, None, first_output_frame - warm, num_frames + warm, total, n_fft, hop
+    )
     spec, pv_advance = analysis_with_advance(frames, hop)
+    transient = transient_flags(np.abs(spec) ** 2, time_offsets(frames, spec), hop / total)
+    spec, pv_advance, transient = spec[warm:], pv_advance[warm:], transient[warm:]
     mag = np.abs(spec)
     analysis = np.angle(spec)
-    classic = classic_phases(mag, analysis, pv_advance, hop)
+    classic = classic_phases(mag, analysis, pv_advance, hop, transient)
     centre = 2.0 * np.pi * np.arange(n_fft // 2 + 1) * hop / n_fft
     advance = np.zeros_like(pv_advance)
     advance[1:] = np.angle(np.exp(1j * (np.diff(classic, axis=0) - centre)))
@@ -459,6 +553,15 @@ def runtime_features(
     }
 
 
+MAX_CROP_DRAWS = 8
+"""Draws per item before a crop below ``CropConfig.min_target_dbfs`` is kept anyway."""
+
+
+def rms_dbfs(x: np.ndarray) -> float:
+    """RMS level of ``x`` in dBFS (-240 for silence)."""
+    return float(10.0 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-24))
+
+
 @dataclass(frozen=True)
 class CropConfig:
     """How examples are cut.
@@ -467,15 +570,21 @@ class CropConfig:
         crop_frames: STFT frames per example ``T``; the target crop is ``(T - 1) * hop`` samples.
         seed: base seed of the crop RNG.
         mag_source: ``"target"`` or ``"mapped_input"``.
+        min_target_dbfs: crops whose target RMS is below this level (dBFS) are drawn again
+            (up to ``MAX_CROP_DRAWS`` times, deterministically): near-silent targets make the
+            log-magnitude loss explode and tell the model nothing about phase. ``None``: keep all.
     """
 
     crop_frames: int = 32
     seed: int = 0
     mag_source: str = "target"
+    min_target_dbfs: float | None = None
 
     def __post_init__(self) -> None:
         if self.crop_frames < 2:
             raise ValueError(f"crop_frames must be >= 2, got {self.crop_frames}")
+        if self.min_target_dbfs is not None and not np.isfinite(self.min_target_dbfs):
+            raise ValueError(f"min_target_dbfs must be finite, got {self.min_target_dbfs}")
         if self.mag_source not in MAG_SOURCES:
             raise ValueError(f"mag_source must be one of {MAG_SOURCES}, got {self.mag_source!r}")
 
@@ -532,6 +641,15 @@ class CropDataset(Dataset[dict[str, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.crop.seed, self.split_id, index])
+        floor = self.crop.min_target_dbfs
+        for _ in range(MAX_CROP_DRAWS):
+            item = self.draw(rng, index)
+            if floor is None or rms_dbfs(item["target"].numpy()) >= floor:
+                break
+        return item
+
+    def draw(self, rng: np.random.Generator, index: int) -> dict[str, torch.Tensor]:
+        """One crop drawn with ``rng`` (see the class docstring for the items)."""
         which = int(rng.integers(len(self.entries)))
         entry = self.entries[which]
         channel = int(rng.integers(entry.channels))

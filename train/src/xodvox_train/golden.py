@@ -118,16 +118,28 @@ def write_golden(out_dir: Path) -> Path:
 def write_classic_golden(out_dir: Path) -> Path:
     """Golden vectors of the classical engine's phase locking (``fixtures/golden/classic``).
 
-    Frames of the golden test signal at hop 512 (stretch 1): magnitude, analysis phase and
-    reassigned instantaneous frequency (rad/sample) in, and the synthesis phases of
-    :func:`xodvox_train.data.classic_phases` (the Python port of ``classic.rs`` without
-    transient reset) out, wrapped into (-pi, pi]. All ``float32`` little-endian, frame-major
-    ``[frame][bin]``. ``crates/dsp/tests/golden.rs`` runs the Rust engine on the same frames.
+    Frames of the golden test signal at hop 512 (stretch 1), plus a noise burst at
+    sample 7000: magnitude, analysis phase,
+    reassigned instantaneous frequency (rad/sample) and reassigned time offset (samples) in;
+    the transient flags of :func:`xodvox_train.data.transient_flags` (``transient.u8``, one
+    byte per frame; the burst fires it) and the synthesis phases of
+    :func:`xodvox_train.data.classic_phases` with those resets (the Python port of
+    ``classic.rs``) out, wrapped into (-pi, pi]. Floats are ``float32`` little-endian,
+    frame-major ``[frame][bin]``. ``crates/dsp/tests/golden.rs`` runs the Rust transient
+    detector and engine on the same frames.
     """
-    from xodvox_train.data import analysis_with_advance, classic_phases
+    from xodvox_train.data import (
+        analysis_with_advance,
+        classic_phases,
+        time_offsets,
+        transient_flags,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     signal = make_test_signal().astype(np.float64)
+    # A drum-like attack (decaying noise burst) the transient detector must catch mid-stream.
+    burst = np.random.default_rng(SEED + 1).standard_normal(512) * np.exp(-np.arange(512) / 96.0)
+    signal[7000 : 7000 + burst.size] += 2.5 * burst
     padded = np.pad(signal, N_FFT // 2)
     frames = 1 + signal.shape[0] // HOP
     chunks = np.stack([padded[k * HOP : k * HOP + N_FFT] for k in range(frames)])
@@ -135,21 +147,26 @@ def write_classic_golden(out_dir: Path) -> Path:
     centre = 2.0 * np.pi * np.arange(NUM_BINS) / N_FFT
     inst_freq = centre + advance / HOP
     mag, analysis = np.abs(spec), np.angle(spec)
-    phase = classic_phases(mag, analysis, advance, HOP)
+    offsets = time_offsets(chunks, spec)
+    transient = transient_flags(mag**2, offsets, float(HOP))
+    phase = classic_phases(mag, analysis, advance, HOP, transient)
     for name, data in (
         ("mag", mag),
         ("analysis", analysis),
         ("inst_freq", inst_freq),
+        ("time_offset", offsets),
         ("phase", np.angle(np.exp(1j * phase))),
     ):
         data.astype("<f4").tofile(out_dir / f"{name}.f32")
+    transient.astype(np.uint8).tofile(out_dir / "transient.u8")
     meta = {
         "format_version": 1,
         "num_frames": frames,
         "num_bins": NUM_BINS,
         "hop": HOP,
         "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025",
-        "what": "classical engine (phase locking, no transient reset) on the golden signal",
+        "transient_frames": [int(f) for f in np.flatnonzero(transient)],
+        "what": "classical engine (phase locking, transient reset) on the golden signal",
         "generator": "xodvox_train.golden.write_classic_golden",
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
