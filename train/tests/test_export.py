@@ -125,3 +125,26 @@ def test_committed_fixture_bundle_is_consistent(repo_root: Path) -> None:
     )
     assert got.shape == tuple(expected.shape) == (1, 2, 1025, feeds["mag"].shape[-1])
     assert np.max(np.abs(got - expected)) <= io["tolerance"]
+
+
+def test_lock_model_trains_exports_and_keeps_parity(tiny_manifest: Path, tmp_path: Path) -> None:
+    """A ``lock`` model: training feeds it (runtime source), the bundle declares the fourth
+    input, and onnxruntime matches PyTorch."""
+    cfg = load_config(
+        [CONFIGS / "tiny.toml"],
+        [
+            f"data.manifest='{tiny_manifest}'",
+            f"run.out_dir='{tmp_path / 'run'}'",
+            "run.steps=2",
+            "model.lock_input=true",
+        ],
+    )
+    Trainer(cfg).fit()
+    meta = export_bundle(checkpoint_dir(cfg) / LATEST, tmp_path / "bundle", write_io=True)
+    assert [i["name"] for i in meta["inputs"]] == ["mag", "control", "advance", "lock"]
+    assert meta["provenance"]["onnx_parity_max_abs_diff"] < 1e-4
+    assert meta["context_frames"] == cfg.model.context_frames
+    session = onnx_session(tmp_path / "bundle" / "model.onnx")
+    assert [i.name for i in session.get_inputs()] == ["mag", "control", "advance", "lock"]
+    io = json.loads((tmp_path / "bundle" / "io.json").read_text())
+    assert set(io["inputs"]) == {"mag", "control", "advance", "lock"}

@@ -162,3 +162,64 @@ def test_advance_model_streams_like_the_whole_clip() -> None:
             lo = max(0, t + 1 - model.context_frames)
             window = model(mag[..., lo : t + 1], control, advance[..., lo : t + 1])
             torch.testing.assert_close(window[..., -1], whole[..., t], atol=1e-5, rtol=0)
+
+
+def test_lock_model_starts_as_the_phase_vocoder_and_streams() -> None:
+    """With ``lock``, the untrained increment is still the phase vocoder's (r_t = 1) after the
+    first frame; a trained-like head (random weights) streams exactly like the whole clip with
+    one more frame of context (r_{t-1})."""
+    model = make_model(advance_input=True, lock_input=True)
+    assert model.context_frames == make_model(advance_input=True).context_frames + 1
+    frames = model.context_frames + 5
+    mag, control = random_inputs(model, frames)
+    g = torch.Generator().manual_seed(3)
+    advance = (torch.rand(mag.shape, generator=g) * 2 - 1) * torch.pi
+    lock = (torch.rand(mag.shape, generator=g) * 2 - 1) * torch.pi
+    with torch.no_grad():
+        phase = model(mag, control, advance, lock)
+    bins = torch.arange(model.config.num_bins, dtype=torch.float32).reshape(1, 1, -1, 1)
+    expected = advance + 2 * torch.pi * bins * model.config.hop / model.config.n_fft
+    got = torch.atan2(phase[:, 1:2], phase[:, 0:1])
+    error = torch.angle(torch.polar(torch.ones_like(got), got - expected))[..., 1:]
+    assert error.abs().max() < 0.05, error.abs().max()
+    with pytest.raises(ValueError, match="lock input"):
+        model(mag, control, advance)
+    with pytest.raises(ValueError, match="needs advance_input"):
+        ModelConfig(styles=STYLES, lock_input=True)
+    torch.nn.init.normal_(model.head.weight, std=0.5)  # offsets that vary over time
+    with torch.no_grad():
+        whole = model(mag, control, advance, lock)
+        for t in range(frames):
+            lo = max(0, t + 1 - model.context_frames)
+            sl = slice(lo, t + 1)
+            window = model(mag[..., sl], control, advance[..., sl], lock[..., sl])
+            torch.testing.assert_close(window[..., -1], whole[..., t], atol=1e-5, rtol=0)
+        short = model(mag[..., 1:], control, advance[..., 1:], lock[..., 1:])
+    drift = (short[..., -1] - whole[..., -1]).abs().max()
+    assert drift < 1e-5, "the last frame must not depend on frames beyond the context"
+
+
+def test_lock_offsets_integrate_to_the_classical_phase_plus_offset() -> None:
+    """Integrating the lock model's increments from the classical phase gives
+    ``classical + r_t - r_0``: the offset does not accumulate."""
+    model = make_model(advance_input=True, lock_input=True)
+    torch.nn.init.normal_(model.head.weight, std=0.5)
+    frames = 9
+    mag, control = random_inputs(model, frames, batch=1)
+    advance = torch.zeros_like(mag)
+    lock = torch.zeros_like(mag)
+    with torch.no_grad():
+        phase = model(mag, control, advance, lock)
+        head = model.head
+        captured: list[torch.Tensor] = []
+        handle = head.register_forward_hook(lambda m, i, o: captured.append(o))
+        model(mag, control, advance, lock)
+        handle.remove()
+    offset = torch.atan2(captured[0][:, 1:2], captured[0][:, 0:1])
+    bins = torch.arange(model.config.num_bins, dtype=torch.float32).reshape(1, 1, -1, 1)
+    centre = 2 * torch.pi * bins * model.config.hop / model.config.n_fft
+    step = torch.atan2(phase[:, 1:2], phase[:, 0:1]) - centre
+    integrated = torch.cumsum(step[..., 1:], dim=-1)
+    expected = offset[..., 1:] - offset[..., :1]
+    error = torch.angle(torch.polar(torch.ones_like(expected), integrated - expected))
+    assert error.abs().max() < 1e-2  # float32 rounding; accumulating offsets would be O(1)

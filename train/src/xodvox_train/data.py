@@ -520,7 +520,9 @@ def runtime_features(
         (``wrap(c_t - c_{t-1} - 2 pi b hop / n_fft)``, :func:`classic_phases` started at the crop's
         first frame, with the transient resets of :func:`transient_flags`, whose detector has
         seen up to ``TRANSIENT_WARMUP_FRAMES`` frames before the crop; 0 for that frame);
-        ``anchor`` ``(bins,)`` analysis phase of the first frame;
+        ``lock`` ``(1, bins, T)`` the classical phase minus the analysis phase, wrapped (0 on
+        the first frame and on reset frames); ``anchor`` ``(bins,)`` analysis phase of the
+        first frame;
         ``target`` ``((T - 1) * hop,)`` the target resampled by ``q``, starting at output sample
         ``first_output_frame * hop``.
     """
@@ -548,6 +550,7 @@ def runtime_features(
     return {
         "mag": mag.T[None].astype(np.float32),
         "advance": advance.T[None].astype(np.float32),
+        "lock": np.angle(np.exp(1j * (classic - analysis))).T[None].astype(np.float32),
         "anchor": analysis[0].astype(np.float32),
         "target": target.astype(np.float32),
     }
@@ -680,6 +683,7 @@ class CropDataset(Dataset[dict[str, torch.Tensor]]):
                 "index": torch.tensor(index),
                 "input_mag": torch.from_numpy(feats["mag"]),
                 "advance": torch.from_numpy(feats["advance"]),
+                "lock": torch.from_numpy(feats["lock"]),
                 "anchor": torch.from_numpy(feats["anchor"]),
             }
         try:

@@ -99,8 +99,9 @@ def run_model(
         [build_control_vector(specs, {k: v for k, v in raw.items() if k in names})], np.float32
     )
     feed = {"mag": feats["mag"][None], "control": control}
-    if any(i["name"] == "advance" for i in meta["inputs"]):
-        feed["advance"] = feats["advance"][None]
+    for name in ("advance", "lock"):
+        if any(i["name"] == name for i in meta["inputs"]):
+            feed[name] = feats[name][None]
     phase = session.run(None, feed)[0][0]  # (2, bins, T)
     angle = np.arctan2(phase[1], phase[0]).astype(np.float64)
     if meta["phase_output"] == "increment":

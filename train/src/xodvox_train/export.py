@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,18 @@ INPUT_NAMES = ("mag", "control")
 """ONNX input names, in order, of a model without the ``advance`` input."""
 ADVANCE_NAME = "advance"
 """Name of the optional third input (``ModelConfig.advance_input``)."""
+LOCK_NAME = "lock"
+"""Name of the optional fourth input (``ModelConfig.lock_input``)."""
+
+
+def frame_input_names(cfg: ModelConfig) -> list[str]:
+    """The optional per-bin, per-frame inputs the graph takes after ``mag`` and ``control``."""
+    return [ADVANCE_NAME] * cfg.advance_input + [LOCK_NAME] * cfg.lock_input
 
 
 def input_names(cfg: ModelConfig) -> list[str]:
     """The graph's input names in order."""
-    return [*INPUT_NAMES, ADVANCE_NAME] if cfg.advance_input else list(INPUT_NAMES)
+    return [*INPUT_NAMES, *frame_input_names(cfg)]
 
 
 OUTPUT_NAME = "phase"
@@ -68,9 +76,9 @@ def export_onnx(model: PhaseUNet, path: Path, frames: int = 4) -> None:
         "phase": {0: "batch", 3: "time"},
     }
     args: tuple[torch.Tensor, ...] = (mag, control)
-    if cfg.advance_input:
-        args = (mag, control, torch.zeros_like(mag))
-        dynamic[ADVANCE_NAME] = {0: "batch", 3: "time"}
+    for name in frame_input_names(cfg):
+        args = (*args, torch.zeros_like(mag))
+        dynamic[name] = {0: "batch", 3: "time"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -111,12 +119,14 @@ def check_parity(model: PhaseUNet, path: Path, seed: int = 0) -> float:
     for batch, frames in ((1, 1), (2, cfg.context_frames), (1, cfg.context_frames + 7)):
         mag = torch.rand(batch, 1, cfg.num_bins, frames, generator=g) ** 4 * 50.0
         control = torch.rand(batch, cfg.n_controls, generator=g)
-        advance = (torch.rand(batch, 1, cfg.num_bins, frames, generator=g) * 2.0 - 1.0) * np.pi
         feed = {"mag": mag.numpy(), "control": control.numpy()}
-        if cfg.advance_input:
-            feed[ADVANCE_NAME] = advance.numpy()
+        extra = {
+            name: (torch.rand(batch, 1, cfg.num_bins, frames, generator=g) * 2.0 - 1.0) * np.pi
+            for name in frame_input_names(cfg)
+        }
+        feed |= {name: value.numpy() for name, value in extra.items()}
         with torch.no_grad():
-            expected = model(mag, control, advance if cfg.advance_input else None).numpy()
+            expected = model(mag, control, extra.get(ADVANCE_NAME), extra.get(LOCK_NAME)).numpy()
         got = session.run(None, feed)[0]
         if got.shape != expected.shape:
             raise ExportError(f"{path}: output shape {got.shape}, PyTorch {expected.shape}")
@@ -147,17 +157,10 @@ def model_metadata(
             {"name": "mag", "dtype": "float32", "shape": ["batch", 1, cfg.num_bins, "time"]},
             {"name": "control", "dtype": "float32", "shape": ["batch", cfg.n_controls]},
         ]
-        + (
-            [
-                {
-                    "name": ADVANCE_NAME,
-                    "dtype": "float32",
-                    "shape": ["batch", 1, cfg.num_bins, "time"],
-                }
-            ]
-            if cfg.advance_input
-            else []
-        ),
+        + [
+            {"name": name, "dtype": "float32", "shape": ["batch", 1, cfg.num_bins, "time"]}
+            for name in frame_input_names(cfg)
+        ],
         "outputs": [
             {"name": "phase", "dtype": "float32", "shape": ["batch", 2, cfg.num_bins, "time"]}
         ],
@@ -207,6 +210,9 @@ def io_example(model: PhaseUNet, path: Path, frames: int = 3) -> dict[str, Any]:
     inputs = {"mag": mag.numpy(), "control": control.numpy()}
     if cfg.advance_input:
         inputs[ADVANCE_NAME] = advance
+    if cfg.lock_input:
+        # A deterministic stand-in for the classical engine's lock (any radians are valid).
+        inputs[LOCK_NAME] = np.sin(np.arange(advance.size, dtype=np.float32)).reshape(advance.shape)
     phase = onnx_session(path).run(None, inputs)[0]
 
     def encode(a: np.ndarray) -> dict[str, Any]:
@@ -235,13 +241,20 @@ def tensorrt_status() -> str | None:
 
 
 def build_tensorrt(
-    onnx_path: Path, out_path: Path, n_controls: int, context: int, with_advance: bool = False
+    onnx_path: Path,
+    out_path: Path,
+    n_controls: int,
+    context: int,
+    frame_inputs: Sequence[str] = (),
 ) -> None:
-    """FP16 engine with a time-axis profile min 1 / opt ``context`` / max 512 frames (trtexec)."""
+    """FP16 engine with a time-axis profile min 1 / opt ``context`` / max 512 frames (trtexec).
+
+    ``frame_inputs`` names the graph's optional per-bin inputs (``advance``, ``lock``).
+    """
 
     def shapes(batch: int, frames: int) -> str:
-        advance = f",advance:{batch}x1x1025x{frames}" if with_advance else ""
-        return f"mag:{batch}x1x1025x{frames},control:{batch}x{n_controls}{advance}"
+        extra = "".join(f",{name}:{batch}x1x1025x{frames}" for name in frame_inputs)
+        return f"mag:{batch}x1x1025x{frames},control:{batch}x{n_controls}{extra}"
 
     cmd = [
         "trtexec",
@@ -305,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
             engine,
             meta["n_controls"],
             meta["context_frames"],
-            any(i["name"] == ADVANCE_NAME for i in meta["inputs"]),
+            [i["name"] for i in meta["inputs"] if i["name"] in (ADVANCE_NAME, LOCK_NAME)],
         )
         print(f"wrote {engine}")
     return 0

@@ -289,18 +289,21 @@ class Trainer:
 
     def runtime_inputs(
         self, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``(advance, anchor)`` on the device when the batch has them (``runtime`` source)."""
-        advance = batch["advance"].to(self.device) if "advance" in batch else None
-        anchor = batch["anchor"].to(self.device) if "anchor" in batch else None
-        return advance, anchor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """``(advance, lock, anchor)`` on the device when the batch has them (``runtime``
+        source)."""
+
+        def get(key: str) -> torch.Tensor | None:
+            return batch[key].to(self.device) if key in batch else None
+
+        return get("advance"), get("lock"), get("anchor")
 
     def compute_loss(
         self, model: nn.Module, batch: dict[str, torch.Tensor]
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Loss terms (fp32) and the predicted phase for one batch."""
         mag, control, target, target_spec = self.batch_inputs(batch)
-        advance, anchor = self.runtime_inputs(batch)
+        advance, lock, anchor = self.runtime_inputs(batch)
         if self.config.model.advance_input and advance is None:
             raise ValueError("model.advance_input needs data.mag_source = 'runtime'")
         amp = (
@@ -309,7 +312,7 @@ class Trainer:
             else contextlib.nullcontext()
         )
         with amp:
-            phase = model(mag, control, advance) if advance is not None else model(mag, control)
+            phase = model(mag, control, advance, lock)
         phase = phase.float()
         terms = self.loss(
             phase, mag, target, self.config.model.phase_output, target_spec, anchor=anchor
@@ -339,7 +342,7 @@ class Trainer:
     def log_examples(self, batch: dict[str, torch.Tensor], phase: torch.Tensor) -> None:
         """Writes one example's audio and log spectrograms to TensorBoard."""
         mag, _, target, target_spec = self.batch_inputs(batch)
-        _, anchor = self.runtime_inputs(batch)
+        _, _, anchor = self.runtime_inputs(batch)
         first = anchor[:1] if anchor is not None else torch.angle(target_spec[:1, :, 0])
         angle = output_angle(phase[:1], self.config.model.phase_output, first)
         audio = self.stft.istft(torch.polar(mag[:1, 0], angle), target.shape[-1])[0]

@@ -15,6 +15,15 @@ Phase output (``phase_output``): ``"increment"`` (default) means frame ``t`` is 
 rotation from the previous output frame's phase to this one's; the network predicts the deviation
 from each bin's centre-frequency advance ``2 pi k hop / n_fft``, which is multiplied in at the end.
 ``"absolute"`` means the frame's phase itself.
+
+Lock input (``lock_input``, with ``advance_input``): the network also sees ``lock``, the
+classical engine's phase minus the analysis phase of each frame, and predicts a per-bin offset
+``r_t`` from the classical engine's phase instead of a rotation of its increment. It outputs the
+increment ``r_t conj(r_{t-1}) * classical increment``, so the runtime, integrating increments
+from the classical engine's state, plays ``classical phase + r_t`` (up to the first frame's
+offset): the offset does not drift, and knowing where the classical phase sits relative to the
+analysis phase lets the network pull it back towards the input's own phase relations (what the
+classical engine's transient reset does, but learned and graded).
 """
 
 from __future__ import annotations
@@ -49,6 +58,9 @@ class ModelConfig:
             deviation, ``docs/model-format.md``) and predict the increment as a rotation of the
             phase vocoder's increment (requires ``phase_output == "increment"``); the head starts
             at the identity rotation, so an untrained model is a plain phase vocoder.
+        lock_input: take the ``lock`` input (classical phase minus analysis phase, wrapped) and
+            predict a per-bin offset from the classical phase (requires ``advance_input``;
+            adds one frame of context for ``r_{t-1}``).
         styles: style names of the one-hot ``style`` control.
         log_floor: magnitude added before the log compression.
         n_fft: FFT size (bins = ``n_fft // 2 + 1``).
@@ -61,6 +73,7 @@ class ModelConfig:
     bottleneck_dilations: tuple[int, ...] = (2, 4)
     phase_output: str = "increment"
     advance_input: bool = False
+    lock_input: bool = False
     styles: tuple[str, ...] = ("rubberband-r3",)
     log_floor: float = 1e-5
     n_fft: int = N_FFT
@@ -80,6 +93,8 @@ class ModelConfig:
             )
         if self.advance_input and self.phase_output != "increment":
             raise ValueError("advance_input needs phase_output = 'increment'")
+        if self.lock_input and not self.advance_input:
+            raise ValueError("lock_input needs advance_input")
         if self.log_floor <= 0:
             raise ValueError(f"log_floor must be > 0, got {self.log_floor}")
         if not self.controls:
@@ -101,6 +116,8 @@ class ModelConfig:
         levels = len(self.channels)  # stem + (levels - 1) downsampling convs
         past = levels * (self.time_kernel - 1)
         past += sum(d * (self.time_kernel - 1) for d in self.bottleneck_dilations)
+        if self.lock_input:
+            past += 1  # r_{t-1}
         return past + 1
 
     def to_json(self) -> dict[str, object]:
@@ -190,7 +207,8 @@ class PhaseUNet(nn.Module):
     """Conditional U-Net over (frequency x time) predicting unit phase per bin and frame.
 
     Input features: ``log(mag + log_floor) / 4`` and the normalised bin index (2 channels), plus
-    ``cos`` and ``sin`` of the advance deviation when ``config.advance_input``.
+    ``cos`` and ``sin`` of the advance deviation when ``config.advance_input`` and of ``lock``
+    when ``config.lock_input``.
     """
 
     advance_cos: torch.Tensor
@@ -204,7 +222,7 @@ class PhaseUNet(nn.Module):
         kt = config.time_kernel
         e = config.embed_dim
         self.embedding = ControlEmbedding(config.n_controls, e)
-        in_channels = 4 if config.advance_input else 2
+        in_channels = 2 + 2 * int(config.advance_input) + 2 * int(config.lock_input)
         self.stem = FilmBlock(CausalConv2d(in_channels, ch[0], 5, kt), e, ch[0])
         self.down = nn.ModuleList(
             FilmBlock(CausalConv2d(ch[i], ch[i + 1], 3, kt, freq_stride=2), e, ch[i + 1])
@@ -228,6 +246,16 @@ class PhaseUNet(nn.Module):
             nn.init.normal_(self.head.weight, std=1e-3)
             with torch.no_grad():
                 self.head.bias.copy_(torch.tensor([1.0, 0.0]))
+        if config.lock_input:
+            # r_{t-1}: a fixed causal convolution that copies the previous frame (zeros before
+            # the first frame), so streaming runtimes cache it like any other layer's history.
+            self.previous = CausalConv2d(2, 2, freq_kernel=1, time_kernel=2)
+            with torch.no_grad():
+                self.previous.conv.weight.zero_()
+                self.previous.conv.weight[0, 0, 0, 0] = 1.0
+                self.previous.conv.weight[1, 1, 0, 0] = 1.0
+                self.previous.conv.bias.zero_()
+            self.previous.requires_grad_(False)
         bins = config.num_bins
         advance = bin_centre_advance(config.n_fft, config.hop)
         self.register_buffer("advance_cos", torch.cos(advance).reshape(1, 1, bins, 1))
@@ -241,7 +269,11 @@ class PhaseUNet(nn.Module):
         return self.config.context_frames
 
     def forward(
-        self, mag: torch.Tensor, control: torch.Tensor, advance: torch.Tensor | None = None
+        self,
+        mag: torch.Tensor,
+        control: torch.Tensor,
+        advance: torch.Tensor | None = None,
+        lock: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predicts the phase.
 
@@ -250,6 +282,8 @@ class PhaseUNet(nn.Module):
             control: ``(B, n_controls)`` control vector (see :mod:`xodvox_train.controls`).
             advance: ``(B, 1, num_bins, T)`` phase-vocoder advance deviation in radians; required
                 when ``config.advance_input``, ignored otherwise.
+            lock: ``(B, 1, num_bins, T)`` classical phase minus analysis phase in radians;
+                required when ``config.lock_input``, ignored otherwise.
 
         Returns:
             ``(B, 2, num_bins, T)`` (real, imag) of unit length: the phase increment over the
@@ -263,6 +297,10 @@ class PhaseUNet(nn.Module):
             if advance is None:
                 raise ValueError("this model needs the advance input")
             features += [torch.cos(advance), torch.sin(advance)]
+        if self.config.lock_input:
+            if lock is None:
+                raise ValueError("this model needs the lock input")
+            features += [torch.cos(lock), torch.sin(lock)]
         x = self.stem(torch.cat(features, dim=1), embedding)
         skips = [x]
         for block in self.down:
@@ -277,6 +315,11 @@ class PhaseUNet(nn.Module):
         re, im = out[:, 0:1], out[:, 1:2]
         norm = torch.rsqrt(re * re + im * im + 1e-12)
         re, im = re * norm, im * norm
+        if self.config.lock_input:
+            # Offset r_t -> increment r_t conj(r_{t-1}).
+            prev = self.previous(torch.cat([re, im], dim=1))
+            pre, pim = prev[:, 0:1], prev[:, 1:2]
+            re, im = re * pre + im * pim, im * pre - re * pim
         if self.config.phase_output == "increment":
             c, s = self.advance_cos, self.advance_sin
             re, im = re * c - im * s, re * s + im * c
@@ -321,7 +364,8 @@ def flops_per_frame(model: PhaseUNet) -> int:
         with torch.no_grad():
             cfg = model.config
             ones = torch.ones(1, 1, cfg.num_bins, 1)
-            model(ones, torch.zeros(1, cfg.n_controls), torch.zeros_like(ones))
+            zeros = torch.zeros_like(ones)
+            model(ones, torch.zeros(1, cfg.n_controls), zeros, zeros)
     finally:
         for h in handles:
             h.remove()
