@@ -8,7 +8,10 @@
 //! input predicts a rotation of that increment, so an untrained model *is* the classical
 //! engine. The training package computes the same values with its port of the engine
 //! (`xodvox_train.data.classic_phases`, checked against `crates/dsp` by the golden vectors in
-//! `fixtures/golden/classic/`); the port has no transient reset.
+//! `fixtures/golden/classic/`, transient resets included).
+//!
+//! The guide also gives the optional `lock` input: `wrap(c_t[b] − a_t[b])`, the classical
+//! phase minus the frame's analysis phase (0 on the first frame and on transient resets).
 //!
 //! [`write_advance`] is the plain phase vocoder's deviation `wrap(ω_b · H − 2π·b·H/n_fft)`
 //! from the reassigned frequency of one frame; the guide's increment equals it on spectral peaks.
@@ -45,7 +48,28 @@ impl AdvanceGuide {
     /// Advances the guide by `frame` and writes its increment deviations into `out`
     /// (`num_bins` values; 0 on the first frame after a reset; non-finite values become 0).
     pub fn write(&mut self, frame: &PhaseFrame<'_>, out: &mut [f32]) {
+        self.write_inputs(frame, out, None);
+    }
+
+    /// [`write`](Self::write), and when `lock` is given also the `lock` input of the same
+    /// frame: `wrap(classical phase − analysis phase)` per bin (non-finite values become 0).
+    pub fn write_inputs(
+        &mut self,
+        frame: &PhaseFrame<'_>,
+        out: &mut [f32],
+        lock: Option<&mut [f32]>,
+    ) {
         self.engine.synthesis_phase(frame, &mut self.phase);
+        if let Some(lock) = lock {
+            for ((l, &c), &a) in lock.iter_mut().zip(&self.phase).zip(frame.analysis_phase) {
+                let d = f64::from(c) - f64::from(a);
+                *l = if d.is_finite() {
+                    wrap_f64(d) as f32
+                } else {
+                    0.0
+                };
+            }
+        }
         if self.started {
             for (b, o) in out.iter_mut().enumerate().take(self.phase.len()) {
                 let step = f64::from(self.phase[b]) - f64::from(self.prev[b]) - self.centre[b];
@@ -149,6 +173,58 @@ mod tests {
         guide.reset();
         guide.write(&frame(0), &mut out);
         assert!(out.iter().all(|&v| v == 0.0), "reset restarts the guide");
+    }
+
+    #[test]
+    fn lock_is_the_classical_phase_minus_the_analysis_phase() {
+        let n = 2048;
+        let hop = 512;
+        let bins = n / 2 + 1;
+        let bin_freq = TAU / n as f32;
+        let mut mag = vec![0.0f32; bins];
+        mag[99] = 0.5;
+        mag[100] = 1.0;
+        mag[101] = 0.5;
+        // A partial a quarter bin above bin 100 stretched x2 (analysis hop 256): its analysis
+        // phase gains 256 * omega per frame, the classical phase 512 * omega, so the lock grows
+        // by 256 * omega per frame, and is 0 on the first frame and on the transient reset.
+        let inst: Vec<f32> = (0..bins)
+            .map(|b| {
+                if (98..=102).contains(&b) {
+                    100.25 * bin_freq
+                } else {
+                    b as f32 * bin_freq
+                }
+            })
+            .collect();
+        let mut guide = AdvanceGuide::new(bins, hop, n);
+        let mut adv = vec![0.0f32; bins];
+        let mut lock = vec![9.0f32; bins];
+        let mut expected = 0.0f64;
+        for f in 0..6usize {
+            let analysis = vec![(f as f32 * 256.0 * 100.25 * bin_freq) % TAU; bins];
+            let transient = f == 4;
+            let frame = PhaseFrame {
+                magnitude: &mag,
+                analysis_phase: &analysis,
+                inst_freq: &inst,
+                analysis_hop: if f == 0 { 0 } else { 256 },
+                synthesis_hop: hop,
+                transient,
+                controls: Controls::default(),
+            };
+            guide.write_inputs(&frame, &mut adv, Some(&mut lock));
+            if f > 0 && !transient {
+                expected += 256.0 * 100.25 * f64::from(bin_freq);
+            } else {
+                expected = 0.0;
+            }
+            let d = super::wrap_f64(f64::from(lock[100]) - super::wrap_f64(expected)).abs();
+            assert!(d < 1e-3, "frame {f}: lock {} vs {expected}", lock[100]);
+            // The locked region turns with its peak.
+            let d = super::wrap_f64(f64::from(lock[99]) - f64::from(lock[100])).abs();
+            assert!(d < 1e-5, "frame {f}: region not locked");
+        }
     }
 
     #[test]
