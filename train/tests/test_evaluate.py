@@ -23,6 +23,12 @@ def test_model_metrics_without_classical_engine(repo_root: Path, tiny_manifest: 
     assert set(model) == {"mrstft", "sc", "waveform_l1"}
     assert all(0 < v < 10 for v in model.values()), model
     assert "| model |" in markdown_table(report)
+    by_style = report["mrstft_by_style"]
+    assert sum(m["examples"] for m in by_style.values()) == 4
+    for style, m in by_style.items():
+        rows = [r["model"]["mrstft"] for r in report["rows"] if r["style"] == style]
+        assert abs(m["model"] - sum(rows) / len(rows)) < 1e-9
+        assert f"| {style} | {m['examples']} |" in markdown_table(report)
 
 
 @pytest.mark.skipif(find_xodvox(None) is None, reason="xodvox binary not built")

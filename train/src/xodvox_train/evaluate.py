@@ -207,6 +207,15 @@ def evaluate(
         }
         for engine in engines
     }
+    styles = sorted({r["style"] for r in rows})
+    by_style = {
+        style: {
+            engine: float(np.mean([r[engine]["mrstft"] for r in rows if r["style"] == style]))
+            for engine in engines
+        }
+        | {"examples": sum(r["style"] == style for r in rows)}
+        for style in styles
+    }
     return {
         "bundle": str(bundle),
         "manifest_sha256": manifest.sha256,
@@ -215,6 +224,7 @@ def evaluate(
         "compared": "mid (mean of channels) of each output against the target's mid",
         "classical_binary": str(binary) if binary else None,
         "summary": summary,
+        "mrstft_by_style": by_style,
         "rows": rows,
     }
 
@@ -229,6 +239,15 @@ def markdown_table(report: dict[str, Any]) -> str:
     ]
     for engine, m in report["summary"].items():
         lines.append(f"| {engine} | {m['mrstft']:.4f} | {m['sc']:.4f} | {m['waveform_l1']:.5f} |")
+    by_style = report.get("mrstft_by_style") or {}
+    if by_style:
+        engines = list(report["summary"])
+        lines += ["", "MR-STFT distance by target style:", ""]
+        lines.append("| style | entries | " + " | ".join(engines) + " |")
+        lines.append("|---|---|" + "---|" * len(engines))
+        for style, m in by_style.items():
+            cells = " | ".join(f"{m[e]:.4f}" for e in engines)
+            lines.append(f"| {style} | {m['examples']} | {cells} |")
     return "\n".join(lines)
 
 
