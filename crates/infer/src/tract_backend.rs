@@ -35,7 +35,9 @@ pub struct TractBackend {
 
 /// The step graph, optimised for one frame of batch 1, and where its tensors sit.
 struct StepPlan {
-    plan: Plan,
+    /// A run state of the optimised plan, kept across calls (a fresh one per call would
+    /// set up every node again).
+    runner: TypedSimpleState,
     slots: InputSlots,
     /// Graph input position of each state, in `model.json` `step.states` order.
     state_in: Vec<usize>,
@@ -107,7 +109,7 @@ fn load_step(bundle: &ModelBundle) -> Result<Option<StepPlan>, InferError> {
         .into_runnable()
         .map_err(e)?;
     Ok(Some(StepPlan {
-        plan,
+        runner: plan.spawn().map_err(e)?,
         slots,
         state_in,
         phase_out: pos(&outputs, "phase"),
@@ -257,7 +259,7 @@ impl PhaseBackend for TractBackend {
     ) -> Result<(), InferError> {
         let e = |e: TractError| InferError::backend("tract", e);
         let msg = |m: String| InferError::backend("tract", m);
-        let Some(sp) = &self.step else {
+        let Some(sp) = &mut self.step else {
             return Err(msg("no step graph is loaded".into()));
         };
         if state.len() != sp.state_in.len() {
@@ -285,7 +287,7 @@ impl PhaseBackend for TractBackend {
             inputs[slot] = Some(t.into());
         }
         let inputs: TVec<TValue> = inputs.into_iter().flatten().collect();
-        let out = sp.plan.run(inputs).map_err(e)?;
+        let out = sp.runner.run(inputs).map_err(e)?;
         let phase = out[sp.phase_out].to_plain_array_view::<f32>().map_err(e)?;
         if phase.len() != 2 * self.bins {
             return Err(msg(format!(
