@@ -32,7 +32,12 @@ def tiny_checkpoint(tiny_manifest: Path, tmp_path_factory: pytest.TempPathFactor
 
 def test_export_writes_a_valid_bundle(tiny_checkpoint: Path, tmp_path: Path) -> None:
     meta = export_bundle(tiny_checkpoint, tmp_path, write_io=True)
-    assert {p.name for p in tmp_path.iterdir()} == {"model.onnx", "model.json", "io.json"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "model.onnx",
+        "model.step.onnx",
+        "model.json",
+        "io.json",
+    }
     assert json.loads((tmp_path / "model.json").read_text()) == meta
     assert meta["format_version"] == 1
     assert meta["test_fixture"] is False
@@ -49,6 +54,63 @@ def test_export_writes_a_valid_bundle(tiny_checkpoint: Path, tmp_path: Path) -> 
     assert prov["config"] == load_checkpoint(tiny_checkpoint)["config"]
     assert "mrstft" in prov["validation_metrics"]
     assert prov["onnx_parity_max_abs_diff"] <= 1e-4
+    assert prov["step_parity_max_abs_diff"] <= 1e-4
+    # tiny: stem (4 input channels, full resolution), two downsampling levels, one dilation 2.
+    assert meta["step"] == {
+        "file": "model.step.onnx",
+        "frames": 1,
+        "states": [
+            {
+                "input": f"state_in_{i}",
+                "output": f"state_out_{i}",
+                "dtype": "float32",
+                "shape": ["batch", *shape],
+            }
+            for i, shape in enumerate([(4, 1025, 1), (4, 1025, 1), (8, 513, 1), (8, 257, 2)])
+        ],
+    }
+
+
+def test_step_graph_streams_like_the_main_graph(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """onnxruntime: the step graph fed its own states equals the main graph's window output."""
+    meta = export_bundle(tiny_checkpoint, tmp_path)
+    main = onnx_session(tmp_path / "model.onnx")
+    step = onnx_session(tmp_path / "model.step.onnx")
+    states = {
+        s["input"]: np.zeros([1, *s["shape"][1:]], np.float32) for s in meta["step"]["states"]
+    }
+    rng = np.random.default_rng(3)
+    frames, ctx = 20, meta["context_frames"]
+    mag = (rng.random((1, 1, 1025, frames)) ** 4 * 40.0).astype(np.float32)
+    advance = ((rng.random((1, 1, 1025, frames)) * 2.0 - 1.0) * np.pi).astype(np.float32)
+    control = rng.random((1, 5)).astype(np.float32)
+    for t in range(frames):
+        lo = max(0, t - ctx + 1)
+        window = main.run(
+            None,
+            {"mag": mag[..., lo : t + 1], "control": control, "advance": advance[..., lo : t + 1]},
+        )[0][..., -1]
+        out = step.run(
+            None,
+            {"mag": mag[..., t : t + 1], "control": control, "advance": advance[..., t : t + 1]}
+            | states,
+        )
+        for s, value in zip(meta["step"]["states"], out[1:], strict=True):
+            assert value.shape == states[s["input"]].shape
+            states[s["input"]] = value
+        assert np.max(np.abs(out[0][..., 0] - window)) < 1e-4, f"frame {t}"
+
+
+def test_step_parity_check_catches_a_different_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from xodvox_train.export import ExportError, check_step_parity
+    from xodvox_train.train import model_from_checkpoint
+
+    export_bundle(tiny_checkpoint, tmp_path)
+    model, _ = model_from_checkpoint(load_checkpoint(tiny_checkpoint))
+    with torch.no_grad():
+        model.head.bias.add_(0.5)
+    with pytest.raises(ExportError, match="step graph differs"):
+        check_step_parity(model, tmp_path / "model.step.onnx")
 
 
 def test_onnx_has_dynamic_time_and_batch(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -125,6 +187,7 @@ def test_committed_fixture_bundle_is_consistent(repo_root: Path) -> None:
     )
     assert got.shape == tuple(expected.shape) == (1, 2, 1025, feeds["mag"].shape[-1])
     assert np.max(np.abs(got - expected)) <= io["tolerance"]
+    assert (bundle / meta["step"]["file"]).is_file(), "the fixture carries its step graph"
 
 
 def test_lock_model_trains_exports_and_keeps_parity(tiny_manifest: Path, tmp_path: Path) -> None:

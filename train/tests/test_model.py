@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from xodvox_train.controls import ControlSpec, build_control_vector, default_controls
-from xodvox_train.unet import ModelConfig, PhaseUNet, count_parameters, flops_per_frame
+from xodvox_train.unet import (
+    ModelConfig,
+    PhaseUNet,
+    PhaseUNetStep,
+    count_parameters,
+    flops_per_frame,
+)
 
 STYLES = ("rubberband-r3", "rubberband-r2", "sox")
 
@@ -223,3 +229,81 @@ def test_lock_offsets_integrate_to_the_classical_phase_plus_offset() -> None:
     expected = offset[..., 1:] - offset[..., :1]
     error = torch.angle(torch.polar(torch.ones_like(expected), integrated - expected))
     assert error.abs().max() < 1e-2  # float32 rounding; accumulating offsets would be O(1)
+
+
+TINY = {"channels": (4, 8, 8), "embed_dim": 8, "bottleneck_dilations": (2,)}
+"""The tiny fixture's architecture (``configs/tiny.toml``); the default is ``ModelConfig()``'s."""
+
+
+@pytest.mark.parametrize("arch", ["tiny", "default"])
+@pytest.mark.parametrize("advance_input", [False, True])
+def test_step_from_zero_states_equals_whole_clip(arch: str, advance_input: bool) -> None:
+    model = make_model(advance_input=advance_input, **(TINY if arch == "tiny" else {}))
+    ctx = model.context_frames
+    frames = 2 * ctx + 5
+    mag, control = random_inputs(model, frames)
+    g = torch.Generator().manual_seed(2)
+    advance = (torch.rand(mag.shape, generator=g) * 2.0 - 1.0) * torch.pi
+    adv = advance if advance_input else None
+    states = model.zero_states(batch=2)
+    assert [tuple(s.shape[1:]) for s in states] == model.state_shapes()
+    # One state per causal convolution with time padding: the stem, every downsampling
+    # level, every bottleneck dilation (time_kernel 2).
+    assert len(states) == len(model.config.channels) + len(model.config.bottleneck_dilations)
+    with torch.no_grad():
+        whole = model(mag, control, adv)
+        for t in range(frames):
+            frame_adv = advance[..., t : t + 1] if advance_input else None
+            phase, states = model.step(mag[..., t : t + 1], control, frame_adv, states)
+            assert phase.shape == (2, 2, model.config.num_bins, 1)
+            err = (phase[..., 0] - whole[..., t]).abs().max().item()
+            assert err < 1e-5, f"{arch} frame {t}: step differs from the whole clip by {err}"
+    # The states hold real history: stepping on from zero states again gives a different frame.
+    with torch.no_grad():
+        fresh, _ = model.step(
+            mag[..., -1:],
+            control,
+            advance[..., -1:] if advance_input else None,
+            model.zero_states(batch=2),
+        )
+    assert (fresh[..., 0] - whole[..., -1]).abs().max().item() > 1e-4
+
+
+def test_step_module_flattens_the_arguments() -> None:
+    model = make_model(advance_input=True, **TINY)
+    step = PhaseUNetStep(model)
+    mag, control = random_inputs(model, 1, batch=1)
+    advance = torch.full_like(mag, 0.3)
+    states = model.zero_states()
+    with torch.no_grad():
+        out = step(mag, control, advance, *states)
+        phase, new_states = model.step(mag, control, advance, states)
+    assert len(out) == 1 + len(states)
+    assert torch.equal(out[0], phase)
+    for a, b in zip(out[1:], new_states, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="states"):
+        model.step(mag, control, advance, states[:-1])
+
+
+def test_lock_model_steps_like_the_whole_clip() -> None:
+    """The ``lock`` model's step form carries ``r_{t-1}`` as its last state."""
+    model = make_model(advance_input=True, lock_input=True)
+    torch.nn.init.normal_(model.head.weight, std=0.5)  # offsets that vary over time
+    frames = model.context_frames + 6
+    mag, control = random_inputs(model, frames)
+    g = torch.Generator().manual_seed(4)
+    advance = (torch.rand(mag.shape, generator=g) * 2.0 - 1.0) * torch.pi
+    lock = (torch.rand(mag.shape, generator=g) * 2.0 - 1.0) * torch.pi
+    states = model.zero_states(batch=2)
+    assert model.state_shapes()[-1] == (2, model.config.num_bins, 1)
+    assert model.state_shapes()[0][0] == 6  # stem input: mag, position, advance, lock
+    with torch.no_grad():
+        whole = model(mag, control, advance, lock)
+        for t in range(frames):
+            sl = slice(t, t + 1)
+            phase, states = model.step(
+                mag[..., sl], control, advance[..., sl], states, lock[..., sl]
+            )
+            err = (phase[..., 0] - whole[..., t]).abs().max().item()
+            assert err < 1e-5, f"frame {t}: step differs from the whole clip by {err}"

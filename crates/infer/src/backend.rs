@@ -5,9 +5,12 @@ use std::str::FromStr;
 
 use crate::bundle::ModelBundle;
 use crate::error::InferError;
+use crate::step::StepState;
 
-/// Runs the phase network on a window of magnitude frames. Not real-time safe (backends
-/// allocate): call it from a worker thread, never from the audio thread.
+/// Runs the phase network on a window of magnitude frames ([`PhaseBackend::run`]) or, when the
+/// bundle has a step graph, on one frame with cached per-layer state
+/// ([`PhaseBackend::step`]). Not real-time safe (backends allocate): call it from a worker
+/// thread, never from the audio thread.
 pub trait PhaseBackend: Send {
     /// Backend name for reports.
     fn name(&self) -> &'static str;
@@ -30,6 +33,33 @@ pub trait PhaseBackend: Send {
         control: &[f32],
         phase_out: &mut [f32],
     ) -> Result<(), InferError>;
+
+    /// Whether the bundle's step graph is loaded (then [`PhaseBackend::step`] works).
+    fn has_step(&self) -> bool {
+        false
+    }
+
+    /// Runs the step graph on one frame: `mag` (`num_bins` values), `advance` (the same
+    /// frame's advance values; required when the graph has that input), `control`, and
+    /// `state` (this stream's states, [`StepState::new`] for the bundle's `step` entry), which
+    /// is replaced by the states after this frame. Writes the frame's output into
+    /// `phase_out` as [`PhaseBackend::run`] does. On error `state` may be partly updated: zero
+    /// it ([`StepState::reset`]) before the next frame.
+    ///
+    /// # Errors
+    /// [`InferError::Backend`] if there is no step graph, a required input is missing or the
+    /// runtime fails.
+    fn step(
+        &mut self,
+        state: &mut StepState,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        control: &[f32],
+        phase_out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let _ = (state, mag, advance, control, phase_out);
+        Err(InferError::backend(self.name(), "no step graph is loaded"))
+    }
 }
 
 /// Which backend to use.
@@ -64,10 +94,12 @@ pub fn available_backends() -> Vec<BackendKind> {
     v
 }
 
-/// Loads `bundle` into the chosen backend.
+/// Loads `bundle` into the chosen backend, with its step graph when it has one (use
+/// [`ModelBundle::without_step`] to run the window path on such a bundle).
 ///
 /// # Errors
-/// The backend is not compiled in, its library is missing, or it rejects the graph.
+/// The backend is not compiled in, its library is missing, or it rejects a graph (the step
+/// graph's errors say so).
 pub fn load_backend(
     kind: BackendKind,
     bundle: &ModelBundle,
@@ -105,6 +137,51 @@ pub(crate) fn check_graph_inputs(bundle: &ModelBundle, graph: &[&str]) -> Result
             expected: format!("the inputs of model.json {declared:?}"),
             got: format!("{graph:?}"),
         });
+    }
+    Ok(())
+}
+
+/// Input and output names the step graph must have: `model.json`'s inputs and the states'
+/// inputs; `phase` and the states' outputs.
+pub(crate) fn step_io_names(bundle: &ModelBundle) -> Option<(Vec<&str>, Vec<&str>)> {
+    let step = bundle.meta.step.as_ref()?;
+    let mut inputs: Vec<&str> = bundle.meta.inputs.iter().map(|t| t.name.as_str()).collect();
+    inputs.extend(step.states.iter().map(|s| s.input.as_str()));
+    let mut outputs = vec!["phase"];
+    outputs.extend(step.states.iter().map(|s| s.output.as_str()));
+    Some((inputs, outputs))
+}
+
+/// Checks the step graph's input and output names against `model.json` (inputs in any order,
+/// outputs in any order); shared by the backends.
+///
+/// # Errors
+/// [`InferError::Mismatch`] naming both lists.
+pub(crate) fn check_step_io(
+    bundle: &ModelBundle,
+    graph_inputs: &[&str],
+    graph_outputs: &[&str],
+) -> Result<(), InferError> {
+    let Some((inputs, outputs)) = step_io_names(bundle) else {
+        return Ok(());
+    };
+    fn sorted<'a>(v: &[&'a str]) -> Vec<&'a str> {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v
+    }
+    for (field, declared, found) in [
+        ("step graph inputs", &inputs, graph_inputs),
+        ("step graph outputs", &outputs, graph_outputs),
+    ] {
+        if sorted(declared) != sorted(found) {
+            return Err(InferError::Mismatch {
+                source_name: bundle.source.clone(),
+                field,
+                expected: format!("the names model.json declares {declared:?}"),
+                got: format!("{found:?}"),
+            });
+        }
     }
     Ok(())
 }

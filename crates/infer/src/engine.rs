@@ -10,7 +10,7 @@ use xodvox_dsp::{ClassicPhaseEngine, PhaseEngine, PhaseFrame};
 use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
 use crate::meta::{ModelMeta, PhaseOutput};
-use crate::window::{AdvanceWindow, MagnitudeWindow};
+use crate::step::NetworkStream;
 
 /// Turns one network output frame into synthesis phases: `raw` holds `bins` real then
 /// `bins` imaginary parts; `phase` is the running phase (updated in place).
@@ -36,15 +36,19 @@ pub fn anchors_on_reset(phase_output: PhaseOutput) -> bool {
 /// Neural phase engine that runs inference inline. A failed inference falls back to the
 /// classical engine for that frame (counted in [`NeuralPhaseEngine::errors`]). For an
 /// `increment` model the first frame after construction or [`PhaseEngine::reset`] is
-/// synthesised with its analysis phase (the anchor; the network is not run for it), and
+/// synthesised with its analysis phase (the anchor; its network output is not used), and
 /// every later frame rotates the running phase by the network's output.
+///
+/// With a backend that loaded the bundle's step graph ([`PhaseBackend::has_step`]) each
+/// frame runs the network once on that frame with this stream's cached states (the anchor
+/// frame too, so the states see every frame); otherwise on the window of the last
+/// `context_frames` frames (the anchor frame is then only added to the window).
 pub struct NeuralPhaseEngine {
     meta: Arc<ModelMeta>,
     backend: Box<dyn PhaseBackend>,
-    window: MagnitudeWindow,
-    /// The `advance` history, for models with that input.
-    advance_window: Option<AdvanceWindow>,
-    /// This frame's advance deviations (scratch).
+    /// The stream's network history: step states or windows.
+    stream: NetworkStream,
+    /// This frame's advance deviations (scratch; empty for models without the input).
     advance: Vec<f32>,
     /// Private classical engine that produces the `advance` input.
     guide: AdvanceGuide,
@@ -64,11 +68,8 @@ impl NeuralPhaseEngine {
     pub fn new(meta: Arc<ModelMeta>, backend: Box<dyn PhaseBackend>) -> Self {
         let bins = meta.num_bins;
         Self {
-            window: MagnitudeWindow::new(bins, meta.context_frames),
-            advance_window: meta
-                .has_advance()
-                .then(|| AdvanceWindow::new(bins, meta.context_frames)),
-            advance: vec![0.0; bins],
+            stream: NetworkStream::new(&meta, backend.as_ref()),
+            advance: vec![0.0; if meta.has_advance() { bins } else { 0 }],
             guide: AdvanceGuide::new(bins, meta.hop, meta.n_fft),
             first_frame: true,
             control: vec![0.0; meta.n_controls],
@@ -97,6 +98,12 @@ impl NeuralPhaseEngine {
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
     }
+
+    /// Whether each frame runs the step graph (one frame from cached state) rather than a
+    /// window of `context_frames` frames.
+    pub fn uses_step(&self) -> bool {
+        self.stream.is_step()
+    }
 }
 
 impl PhaseEngine for NeuralPhaseEngine {
@@ -111,42 +118,38 @@ impl PhaseEngine for NeuralPhaseEngine {
     fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
         self.fallback
             .synthesis_phase(frame, &mut self.fallback_phase);
-        self.window.push(frame.magnitude);
-        if let Some(w) = &mut self.advance_window {
+        if !self.advance.is_empty() {
             self.guide.write(frame, &mut self.advance);
-            w.push(&self.advance);
         }
+        let advance = (!self.advance.is_empty()).then_some(&self.advance[..]);
+        self.stream.push(frame.magnitude, advance);
         self.meta
             .write_control_vector(&frame.controls, &mut self.control);
         let anchor = self.first_frame && anchors_on_reset(self.meta.phase_output);
         self.first_frame = false;
+        // The step states must see every frame; the window path skips the anchor's run.
+        let result = (!anchor || self.stream.is_step()).then(|| {
+            self.stream
+                .run(self.backend.as_mut(), &self.control, &mut self.raw)
+        });
+        if let Some(Err(e)) = &result {
+            self.errors += 1;
+            self.last_error = Some(e.to_string());
+        }
         if anchor {
             self.phase.copy_from_slice(frame.analysis_phase);
+        } else if let Some(Ok(())) = result {
+            apply_network_output(self.meta.phase_output, &self.raw, &mut self.phase);
         } else {
-            let (mag, frames) = self.window.view();
-            let advance = self.advance_window.as_mut().map(|w| w.view().0);
-            match self
-                .backend
-                .run(mag, advance, frames, &self.control, &mut self.raw)
-            {
-                Ok(()) => apply_network_output(self.meta.phase_output, &self.raw, &mut self.phase),
-                Err(e) => {
-                    self.errors += 1;
-                    self.last_error = Some(e.to_string());
-                    self.phase.copy_from_slice(&self.fallback_phase);
-                }
-            }
+            self.phase.copy_from_slice(&self.fallback_phase);
         }
         self.fallback.set_previous_phase(&self.phase);
         phase_out.copy_from_slice(&self.phase);
     }
 
     fn reset(&mut self) {
-        self.window.reset();
+        self.stream.reset();
         self.guide.reset();
-        if let Some(w) = &mut self.advance_window {
-            w.reset();
-        }
         self.first_frame = true;
         self.phase.iter_mut().for_each(|p| *p = 0.0);
         self.fallback.reset();

@@ -10,6 +10,7 @@ pub mod meta;
 #[cfg(feature = "ort")]
 pub mod ort_backend;
 pub mod realtime;
+pub mod step;
 #[cfg(feature = "tract")]
 pub mod tract_backend;
 pub mod window;
@@ -19,5 +20,6 @@ pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::InferError;
-pub use meta::{ModelMeta, PhaseOutput, ADVANCE_INPUT};
+pub use meta::{ModelMeta, PhaseOutput, StateSpec, StepSpec, ADVANCE_INPUT};
 pub use realtime::{EngineStatus, RealtimePhaseEngine, WaitMode};
+pub use step::StepState;

@@ -57,6 +57,61 @@ pub struct ControlSpec {
     pub unit: Option<String>,
 }
 
+/// One state tensor of the step graph: a causal layer's last input frames (its history).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateSpec {
+    /// Step-graph input that takes the state before the frame.
+    pub input: String,
+    /// Step-graph output that gives the state after the frame.
+    pub output: String,
+    /// Element type (`float32`).
+    pub dtype: String,
+    /// `["batch", channels, bins, frames]`.
+    pub shape: Vec<serde_json::Value>,
+}
+
+impl StateSpec {
+    /// `[channels, bins, frames]` of the state (batch 1), if the shape is
+    /// `["batch", c, f, t]` with positive `c`, `f`, `t`.
+    pub fn dims(&self) -> Option<[usize; 3]> {
+        if self.shape.len() != 4 || self.shape[0] != "batch" {
+            return None;
+        }
+        let mut dims = [0usize; 3];
+        for (d, v) in dims.iter_mut().zip(&self.shape[1..]) {
+            *d = v.as_u64().filter(|&n| n > 0)? as usize;
+        }
+        Some(dims)
+    }
+
+    /// Values of the state for one stream (batch 1).
+    pub fn len(&self) -> usize {
+        self.dims().map_or(0, |[c, f, t]| c * f * t)
+    }
+
+    /// Whether the state holds no values (never for a validated bundle).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn one_frame() -> usize {
+    1
+}
+
+/// `model.json`'s optional `step` entry: the one-frame step graph with cached per-layer state
+/// (see `docs/model-format.md`, "Streaming").
+#[derive(Debug, Clone, Deserialize)]
+pub struct StepSpec {
+    /// File name of the step graph in the bundle (`model.step.onnx`).
+    pub file: String,
+    /// Frames per call (1).
+    #[serde(default = "one_frame")]
+    pub frames: usize,
+    /// The states, in the order the runtime keeps them.
+    pub states: Vec<StateSpec>,
+}
+
 /// The parsed `model.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelMeta {
@@ -98,6 +153,9 @@ pub struct ModelMeta {
     /// Training provenance: config, data hash, commit, steps, metrics.
     #[serde(default)]
     pub provenance: serde_json::Value,
+    /// The step graph, when the bundle has one (else the runtime feeds windows to `model.onnx`).
+    #[serde(default)]
+    pub step: Option<StepSpec>,
 }
 
 impl ModelMeta {
@@ -224,6 +282,9 @@ impl ModelMeta {
                 self.n_controls.to_string(),
             ));
         }
+        if let Some(step) = &self.step {
+            validate_step(step, &mismatch)?;
+        }
         for c in &self.controls {
             let ok = match (c.name.as_str(), c.transform.as_str()) {
                 ("stretch", "log2") | ("pitch", "divide") => c.size == 1,
@@ -246,6 +307,11 @@ impl ModelMeta {
             }
         }
         Ok(())
+    }
+
+    /// Whether the bundle declares a step graph (`step` in `model.json`).
+    pub fn has_step(&self) -> bool {
+        self.step.is_some()
     }
 
     /// Whether the graph takes the optional `advance` input (listed in `inputs`).
@@ -298,4 +364,55 @@ impl ModelMeta {
             pos += c.size;
         }
     }
+}
+
+/// Checks the `step` entry: a plain `.onnx` file name other than `model.onnx`, one frame per
+/// call, and states of `float32` `["batch", c, f, t]` with distinct names that are not the
+/// graph's other inputs and outputs.
+fn validate_step(
+    step: &StepSpec,
+    mismatch: &dyn Fn(&'static str, String, String) -> InferError,
+) -> Result<(), InferError> {
+    let f = &step.file;
+    if f.is_empty()
+        || f.contains(['/', '\\'])
+        || f.starts_with('.')
+        || !f.ends_with(".onnx")
+        || f == "model.onnx"
+    {
+        return Err(mismatch(
+            "step.file",
+            "a file name in the bundle folder ending in .onnx, not model.onnx".into(),
+            format!("{f:?}"),
+        ));
+    }
+    if step.frames != 1 {
+        return Err(mismatch("step.frames", "1".into(), step.frames.to_string()));
+    }
+    let mut names: Vec<&str> = vec!["mag", "control", ADVANCE_INPUT, "phase"];
+    for s in &step.states {
+        if s.dtype != "float32" || s.dims().is_none() {
+            return Err(mismatch(
+                "step.states",
+                "float32 of shape [\"batch\", channels, bins, frames] (positive integers)".into(),
+                format!(
+                    "{} {} of shape {}",
+                    s.input,
+                    s.dtype,
+                    serde_json::Value::from(s.shape.clone())
+                ),
+            ));
+        }
+        for name in [s.input.as_str(), s.output.as_str()] {
+            if name.is_empty() || names.contains(&name) {
+                return Err(mismatch(
+                    "step.states",
+                    "distinct non-empty state names other than mag, control, advance, phase".into(),
+                    format!("{name:?} used twice"),
+                ));
+            }
+            names.push(name);
+        }
+    }
+    Ok(())
 }

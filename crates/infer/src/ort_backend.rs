@@ -3,7 +3,8 @@
 //! `ORT_DYLIB_PATH`, or as `libonnxruntime.so` beside the executable. Execution providers:
 //! CPU (default), CUDA, and TensorRT with FP16, an engine cache directory and
 //! min/opt/max shape profiles over the time axis (`XODVOX_ORT_PROVIDER=cpu|cuda|tensorrt`,
-//! `XODVOX_TRT_CACHE=DIR`).
+//! `XODVOX_TRT_CACHE=DIR`). The step graph, when the bundle has one, gets its own session with
+//! the same provider (TensorRT with a one-frame profile).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -12,10 +13,11 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
-use crate::backend::PhaseBackend;
+use crate::backend::{check_step_io, PhaseBackend};
 use crate::bundle::ModelBundle;
 use crate::error::InferError;
-use crate::meta::ADVANCE_INPUT;
+use crate::meta::{ModelMeta, ADVANCE_INPUT};
+use crate::step::StepState;
 
 /// Execution provider for ONNX Runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,103 @@ pub struct OrtBackend {
     /// Whether the graph takes the `advance` input (fed by name).
     has_advance: bool,
     provider: Provider,
+    /// The step graph's session, when the bundle has one.
+    step: Option<StepSession>,
+}
+
+/// The step graph's session and its state names (`model.json` `step.states` order).
+struct StepSession {
+    session: Session,
+    state_inputs: Vec<String>,
+    state_outputs: Vec<String>,
+}
+
+/// Builds a single-threaded session for `onnx` with `provider`'s execution providers;
+/// `profile(frames)` gives the TensorRT shape profile of a call over `frames` frames.
+fn build_session(
+    env: &Environment,
+    onnx: &[u8],
+    provider: Provider,
+    profile: &dyn Fn(usize) -> String,
+    max_frames: usize,
+    opt_frames: usize,
+) -> Result<Session, InferError> {
+    let e = |e| InferError::backend("ort", e);
+    let mut builder = Session::builder(env).map_err(e)?;
+    builder = builder
+        .with_intra_threads(1)
+        .map_err(|err| InferError::backend("ort", err))?;
+    let eps = match provider {
+        Provider::Cpu => vec![ort::ep::CPU::default().build()],
+        Provider::Cuda => vec![ort::ep::CUDA::default().build().error_on_failure()],
+        Provider::TensorRt => {
+            let cache = std::env::var("XODVOX_TRT_CACHE").unwrap_or_else(|_| {
+                std::env::temp_dir()
+                    .join("xodvox-trt-cache")
+                    .display()
+                    .to_string()
+            });
+            vec![
+                ort::ep::TensorRT::default()
+                    .with_fp16(true)
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(cache)
+                    .with_profile_min_shapes(profile(1))
+                    .with_profile_opt_shapes(profile(opt_frames))
+                    .with_profile_max_shapes(profile(max_frames))
+                    .build()
+                    .error_on_failure(),
+                ort::ep::CUDA::default().build(),
+            ]
+        }
+    };
+    builder = builder
+        .with_execution_providers(eps)
+        .map_err(|err| InferError::backend("ort", err))?;
+    builder.commit_from_memory(onnx).map_err(e)
+}
+
+/// TensorRT shape string of `mag`, `control` (and `advance`) over `frames` frames.
+fn frame_shapes(meta: &ModelMeta, frames: usize) -> String {
+    let advance = if meta.has_advance() {
+        format!(",{ADVANCE_INPUT}:1x1x{}x{frames}", meta.num_bins)
+    } else {
+        String::new()
+    };
+    format!(
+        "mag:1x1x{}x{frames},control:1x{}{advance}",
+        meta.num_bins, meta.n_controls
+    )
+}
+
+/// Loads the bundle's step graph into its own session (`None` without one).
+fn load_step(
+    env: &Environment,
+    bundle: &ModelBundle,
+    provider: Provider,
+) -> Result<Option<StepSession>, InferError> {
+    let (Some(bytes), Some(spec)) = (&bundle.step_onnx, &bundle.meta.step) else {
+        return Ok(None);
+    };
+    let meta = &bundle.meta;
+    let profile = |_: usize| {
+        let mut s = frame_shapes(meta, 1);
+        for st in &spec.states {
+            let [c, f, t] = st.dims().unwrap_or([0, 0, 0]);
+            s.push_str(&format!(",{}:1x{c}x{f}x{t}", st.input));
+        }
+        s
+    };
+    let session = build_session(env, bytes, provider, &profile, 1, 1)
+        .map_err(|err| InferError::backend("ort", format!("step graph {}: {err}", spec.file)))?;
+    let inputs: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
+    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    check_step_io(bundle, &inputs, &outputs)?;
+    Ok(Some(StepSession {
+        state_inputs: spec.states.iter().map(|s| s.input.clone()).collect(),
+        state_outputs: spec.states.iter().map(|s| s.output.clone()).collect(),
+        session,
+    }))
 }
 
 impl OrtBackend {
@@ -99,51 +198,16 @@ impl OrtBackend {
     /// As [`OrtBackend::new`].
     pub fn with_provider(bundle: &ModelBundle, provider: Provider) -> Result<Self, InferError> {
         let env = environment()?;
-        let e = |e| InferError::backend("ort", e);
         let meta = &bundle.meta;
-        let mut builder = Session::builder(env).map_err(e)?;
-        builder = builder
-            .with_intra_threads(1)
-            .map_err(|err| InferError::backend("ort", err))?;
-        let eps = match provider {
-            Provider::Cpu => vec![ort::ep::CPU::default().build()],
-            Provider::Cuda => vec![ort::ep::CUDA::default().build().error_on_failure()],
-            Provider::TensorRt => {
-                let cache = std::env::var("XODVOX_TRT_CACHE").unwrap_or_else(|_| {
-                    std::env::temp_dir()
-                        .join("xodvox-trt-cache")
-                        .display()
-                        .to_string()
-                });
-                let shape = |t: usize| {
-                    let advance = if meta.has_advance() {
-                        format!(",{ADVANCE_INPUT}:1x1x{}x{t}", meta.num_bins)
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "mag:1x1x{}x{t},control:1x{}{advance}",
-                        meta.num_bins, meta.n_controls
-                    )
-                };
-                vec![
-                    ort::ep::TensorRT::default()
-                        .with_fp16(true)
-                        .with_engine_cache(true)
-                        .with_engine_cache_path(cache)
-                        .with_profile_min_shapes(shape(1))
-                        .with_profile_opt_shapes(shape(meta.context_frames))
-                        .with_profile_max_shapes(shape(meta.context_frames.max(64)))
-                        .build()
-                        .error_on_failure(),
-                    ort::ep::CUDA::default().build(),
-                ]
-            }
-        };
-        builder = builder
-            .with_execution_providers(eps)
-            .map_err(|err| InferError::backend("ort", err))?;
-        let session = builder.commit_from_memory(&bundle.onnx).map_err(e)?;
+        let profile = |t: usize| frame_shapes(meta, t);
+        let session = build_session(
+            env,
+            &bundle.onnx,
+            provider,
+            &profile,
+            meta.context_frames.max(64),
+            meta.context_frames,
+        )?;
         let graph: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         crate::backend::check_graph_inputs(bundle, &graph)?;
         Ok(Self {
@@ -152,6 +216,7 @@ impl OrtBackend {
             has_advance: meta.has_advance(),
             session,
             provider,
+            step: load_step(env, bundle, provider)?,
         })
     }
 
@@ -196,6 +261,71 @@ impl PhaseBackend for OrtBackend {
             for b in 0..self.bins {
                 phase_out[c * self.bins + b] = data[(c * self.bins + b) * frames + frames - 1];
             }
+        }
+        Ok(())
+    }
+
+    fn has_step(&self) -> bool {
+        self.step.is_some()
+    }
+
+    fn step(
+        &mut self,
+        state: &mut StepState,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        control: &[f32],
+        phase_out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let e = |e| InferError::backend("ort", e);
+        let msg = |m: String| InferError::backend("ort", m);
+        let Some(step) = &mut self.step else {
+            return Err(msg("no step graph is loaded".into()));
+        };
+        if state.len() != step.state_inputs.len() {
+            return Err(msg(format!(
+                "{} states given, the step graph has {}",
+                state.len(),
+                step.state_inputs.len()
+            )));
+        }
+        let frame = [1usize, 1, self.bins, 1];
+        let mag = TensorRef::from_array_view((frame, mag)).map_err(e)?;
+        let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
+        let mut inputs = ort::inputs!["mag" => mag, "control" => ctl];
+        if self.has_advance {
+            let adv = advance
+                .ok_or_else(|| msg("the model needs the advance input, none was given".into()))?;
+            let adv = TensorRef::from_array_view((frame, adv)).map_err(e)?;
+            inputs.push((ADVANCE_INPUT.into(), adv.into()));
+        }
+        for (i, name) in step.state_inputs.iter().enumerate() {
+            let t = TensorRef::from_array_view((state.shape(i), state.values(i))).map_err(e)?;
+            inputs.push((name.as_str().into(), t.into()));
+        }
+        let outputs = step.session.run(inputs).map_err(e)?;
+        let (_, phase) = outputs["phase"].try_extract_tensor::<f32>().map_err(e)?;
+        if phase.len() != 2 * self.bins {
+            return Err(msg(format!(
+                "step graph phase has {} values, expected {}",
+                phase.len(),
+                2 * self.bins
+            )));
+        }
+        phase_out[..2 * self.bins].copy_from_slice(phase);
+        for (i, name) in step.state_outputs.iter().enumerate() {
+            let (_, new) = outputs[name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(e)?;
+            let dst = state.values_mut(i);
+            if new.len() != dst.len() {
+                return Err(msg(format!(
+                    "step graph state {name} has {} values, expected {}",
+                    new.len(),
+                    dst.len()
+                )));
+            }
+            dst.copy_from_slice(new);
         }
         Ok(())
     }

@@ -13,6 +13,20 @@
 //! construction or a reset is synthesised with its analysis phase (the anchor; the worker's
 //! output for it is not used), and later frames rotate the phase actually used for the
 //! previous frame (neural or fallback) by the network's output.
+//!
+//! The worker owns the stream's network history: the step graph's per-layer states when the
+//! backend loaded one (one frame computed per hop), else the windows of the last
+//! `context_frames` frames. The states must see every frame in order, so:
+//! - a frame whose result is late is still processed by the worker, in order (its result is
+//!   discarded when it arrives; the audio side used the classical phase for it);
+//! - a frame that cannot even be queued (the worker is [`QUEUE_FRAMES`] frames behind) is lost
+//!   to the worker, so the next frame that is queued carries the reset flag: the worker zeroes
+//!   its states (windows) and starts over from that frame, as at the start of a stream, while
+//!   the audio side's running phase goes on (no anchor, no click);
+//! - a failed step zeroes the states the same way.
+//!
+//! Inline and offline ([`WaitMode::Offline`]) renders with no misses feed the network the same
+//! frames in the same order, so they are equal.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,10 +41,11 @@ use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
 use crate::engine::{anchors_on_reset, apply_network_output};
 use crate::meta::ModelMeta;
-use crate::window::{AdvanceWindow, MagnitudeWindow};
+use crate::step::NetworkStream;
 
-/// Frames that may be queued towards the worker.
-const QUEUE_FRAMES: usize = 8;
+/// Frames that may be queued towards the worker; a frame that does not fit resets the
+/// worker's network history (see the module docs).
+pub const QUEUE_FRAMES: usize = 8;
 /// Header of a message: frame id (two u32 halves as f32 bits) and a flag.
 const HEADER: usize = 3;
 /// Longest an offline wait lasts before the frame falls back (a stuck backend).
@@ -56,6 +71,14 @@ pub struct EngineStatus {
     pub errors: AtomicU64,
     /// Duration of the last inference, microseconds.
     pub last_inference_us: AtomicU32,
+    /// Frames that could not be queued to the worker (it was [`QUEUE_FRAMES`] behind); each
+    /// run of them makes the worker restart its network history.
+    pub dropped: AtomicU64,
+    /// Times the worker zeroed its network history (stream starts, resets, dropped frames,
+    /// failed steps).
+    pub history_resets: AtomicU64,
+    /// Frames the worker ran the network on.
+    pub inferences: AtomicU64,
 }
 
 /// A frame kept for the classical fallback.
@@ -99,6 +122,8 @@ pub struct RealtimePhaseEngine {
     classic_phase: Vec<f32>,
     reply: Vec<f32>,
     phase: Vec<f32>,
+    /// Whether the worker runs the step graph.
+    uses_step: bool,
 }
 
 fn id_bits(id: u64) -> [f32; 2] {
@@ -157,13 +182,20 @@ impl RealtimePhaseEngine {
         let (worker_out, from_worker) = RingBuffer::new(reply_len * QUEUE_FRAMES);
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(EngineStatus::default());
+        // The worker's history (step states or windows), allocated here, owned by the worker.
+        let stream = NetworkStream::new(&meta, backend.as_ref());
+        let uses_step = stream.is_step();
         let worker = {
             let meta = meta.clone();
             let stop = stop.clone();
             let status = status.clone();
+            let io = WorkerIo {
+                input: worker_in,
+                output: worker_out,
+            };
             std::thread::Builder::new()
                 .name("xodvox-inference".into())
-                .spawn(move || worker_loop(&meta, backend, worker_in, worker_out, &stop, &status))?
+                .spawn(move || worker_loop(&meta, backend, stream, io, &stop, &status))?
         };
         let held = HeldFrame {
             magnitude: vec![0.0; bins],
@@ -189,6 +221,7 @@ impl RealtimePhaseEngine {
             classic_phase: vec![0.0; bins],
             reply: vec![0.0; reply_len],
             phase: vec![0.0; bins],
+            uses_step,
             meta,
             mode,
             to_worker,
@@ -202,6 +235,12 @@ impl RealtimePhaseEngine {
     /// Shared counters for a UI.
     pub fn status(&self) -> Arc<EngineStatus> {
         self.status.clone()
+    }
+
+    /// Whether the worker runs the step graph (one frame per hop from cached state) rather
+    /// than a window of `context_frames` frames.
+    pub fn uses_step(&self) -> bool {
+        self.uses_step
     }
 
     /// Collects the worker's result for frame `id`; false if it is not (yet) there.
@@ -305,6 +344,10 @@ impl PhaseEngine for RealtimePhaseEngine {
         );
         if self.held_sent {
             self.reset_pending = false;
+        } else {
+            // The worker never sees this frame: its history restarts at the next one queued.
+            self.reset_pending = true;
+            self.status.dropped.fetch_add(1, Ordering::Relaxed);
         }
         self.next_id += 1;
     }
@@ -345,48 +388,55 @@ fn request_len(meta: &ModelMeta) -> usize {
     HEADER + meta.num_bins + advance_len(meta) + meta.n_controls
 }
 
+/// The worker's ends of the two queues.
+struct WorkerIo {
+    input: Consumer<f32>,
+    output: Producer<f32>,
+}
+
+/// Runs every queued frame through the network in order, with `stream`'s history (zeroed
+/// when a request carries the reset flag or a step fails).
 fn worker_loop(
     meta: &ModelMeta,
     mut backend: Box<dyn PhaseBackend>,
-    mut input: Consumer<f32>,
-    mut output: Producer<f32>,
+    mut stream: NetworkStream,
+    io: WorkerIo,
     stop: &AtomicBool,
     status: &EngineStatus,
 ) {
+    let WorkerIo {
+        mut input,
+        mut output,
+    } = io;
     let bins = meta.num_bins;
     let adv_len = advance_len(meta);
     let mut request = vec![0.0f32; request_len(meta)];
     let mut raw = vec![0.0f32; 2 * bins];
-    let mut window = MagnitudeWindow::new(bins, meta.context_frames);
-    let mut advance_window = meta
-        .has_advance()
-        .then(|| AdvanceWindow::new(bins, meta.context_frames));
     while !stop.load(Ordering::Relaxed) {
         if !receive(&mut input, &mut request) {
             std::thread::sleep(Duration::from_micros(50));
             continue;
         }
         if request[2] > 0.5 {
-            window.reset();
-            if let Some(w) = &mut advance_window {
-                w.reset();
-            }
+            stream.reset();
+            status.history_resets.fetch_add(1, Ordering::Relaxed);
         }
-        window.push(&request[HEADER..HEADER + bins]);
-        if let Some(w) = &mut advance_window {
-            w.push(&request[HEADER + bins..HEADER + bins + adv_len]);
-        }
-        let (mag, frames) = window.view();
-        let advance = advance_window.as_mut().map(|w| w.view().0);
+        let advance = (adv_len > 0).then(|| &request[HEADER + bins..HEADER + bins + adv_len]);
+        stream.push(&request[HEADER..HEADER + bins], advance);
         let control = &request[HEADER + bins + adv_len..];
         let start = Instant::now();
-        let ok = match backend.run(mag, advance, frames, control, &mut raw) {
+        let ok = match stream.run(backend.as_mut(), control, &mut raw) {
             Ok(()) => true,
             Err(_) => {
                 status.errors.fetch_add(1, Ordering::Relaxed);
+                if stream.is_step() {
+                    // NetworkStream::run zeroed the states.
+                    status.history_resets.fetch_add(1, Ordering::Relaxed);
+                }
                 false
             }
         };
+        status.inferences.fetch_add(1, Ordering::Relaxed);
         status.last_inference_us.store(
             start.elapsed().as_micros().min(u32::MAX as u128) as u32,
             Ordering::Relaxed,

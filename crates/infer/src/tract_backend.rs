@@ -1,13 +1,15 @@
 //! The tract backend: the graph is optimised once per window length (the full context at
-//! load; the shorter windows of a stream's first frames on first use). Inputs are matched to
-//! the graph by name (tract orders them as the graph lists them).
+//! load; the shorter windows of a stream's first frames on first use), and the step graph,
+//! when the bundle has one, once at load for its fixed one-frame shapes. Inputs and outputs
+//! are matched to the graphs by name (tract orders them as the graph lists them).
 
 use tract_onnx::prelude::*;
 
-use crate::backend::PhaseBackend;
+use crate::backend::{check_step_io, PhaseBackend};
 use crate::bundle::ModelBundle;
 use crate::error::InferError;
 use crate::meta::ADVANCE_INPUT;
+use crate::step::StepState;
 
 type Plan = std::sync::Arc<TypedRunnableModel>;
 
@@ -27,15 +29,109 @@ pub struct TractBackend {
     slots: InputSlots,
     /// `plans[t - 1]` runs a window of `t` frames.
     plans: Vec<Option<Plan>>,
+    /// The step graph, when the bundle has one.
+    step: Option<StepPlan>,
+}
+
+/// The step graph, optimised for one frame of batch 1, and where its tensors sit.
+struct StepPlan {
+    /// A run state of the optimised plan, kept across calls (a fresh one per call would
+    /// set up every node again).
+    runner: TypedSimpleState,
+    slots: InputSlots,
+    /// Graph input position of each state, in `model.json` `step.states` order.
+    state_in: Vec<usize>,
+    /// Output position of `phase`.
+    phase_out: usize,
+    /// Output position of each new state, in the same order.
+    state_out: Vec<usize>,
+    inputs: usize,
+}
+
+/// Loads and optimises the bundle's step graph (`None` without one).
+fn load_step(bundle: &ModelBundle) -> Result<Option<StepPlan>, InferError> {
+    let (Some(bytes), Some(spec)) = (&bundle.step_onnx, &bundle.meta.step) else {
+        return Ok(None);
+    };
+    let e = |err: TractError| {
+        InferError::backend("tract", format!("step graph {}: {err:#}", spec.file))
+    };
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .map_err(e)?;
+    let inputs: Vec<String> = model
+        .input_outlets()
+        .map_err(e)?
+        .iter()
+        .map(|o| model.node(o.node).name.clone())
+        .collect();
+    let outputs: Vec<String> = model
+        .output_outlets()
+        .map_err(e)?
+        .iter()
+        .map(|&o| {
+            model
+                .outlet_label(o)
+                .map_or_else(|| model.node(o.node).name.clone(), str::to_owned)
+        })
+        .collect();
+    let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let output_refs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    check_step_io(bundle, &input_refs, &output_refs)?;
+    // The names are checked: every lookup below finds its tensor.
+    let pos = |v: &[String], n: &str| v.iter().position(|x| x == n).unwrap_or(0);
+    let meta = &bundle.meta;
+    let slots = InputSlots {
+        mag: pos(&inputs, "mag"),
+        control: pos(&inputs, "control"),
+        advance: inputs.iter().position(|n| n == ADVANCE_INPUT),
+    };
+    let frame = || f32::fact([1, 1, meta.num_bins, 1]).into();
+    model = model.with_input_fact(slots.mag, frame()).map_err(e)?;
+    model = model
+        .with_input_fact(slots.control, f32::fact([1, meta.n_controls]).into())
+        .map_err(e)?;
+    if let Some(a) = slots.advance {
+        model = model.with_input_fact(a, frame()).map_err(e)?;
+    }
+    let mut state_in = Vec::with_capacity(spec.states.len());
+    for s in &spec.states {
+        let [c, f, t] = s.dims().unwrap_or([0, 0, 0]);
+        let slot = pos(&inputs, &s.input);
+        model = model
+            .with_input_fact(slot, f32::fact([1, c, f, t]).into())
+            .map_err(e)?;
+        state_in.push(slot);
+    }
+    let plan = model
+        .into_optimized()
+        .map_err(e)?
+        .into_runnable()
+        .map_err(e)?;
+    Ok(Some(StepPlan {
+        runner: plan.spawn().map_err(e)?,
+        slots,
+        state_in,
+        phase_out: pos(&outputs, "phase"),
+        state_out: spec
+            .states
+            .iter()
+            .map(|s| pos(&outputs, &s.output))
+            .collect(),
+        inputs: inputs.len(),
+    }))
 }
 
 impl TractBackend {
     /// Parses the graph, maps its input names (`mag`, `control`, optional `advance`) to
     /// positions, and optimises it for the full context window.
     ///
+    /// Also loads the step graph when the bundle has one, optimised once for one frame.
+    ///
     /// # Errors
-    /// [`InferError::Backend`] if tract cannot load or type the graph;
-    /// [`InferError::Mismatch`] if the graph's inputs differ from `model.json`'s.
+    /// [`InferError::Backend`] if tract cannot load or type a graph (naming the step graph
+    /// when it is the one); [`InferError::Mismatch`] if a graph's inputs or outputs differ
+    /// from `model.json`'s.
     pub fn new(bundle: &ModelBundle) -> Result<Self, InferError> {
         let e = |e| InferError::backend("tract", e);
         let model = tract_onnx::onnx()
@@ -55,6 +151,7 @@ impl TractBackend {
             n_controls: bundle.meta.n_controls,
             slots,
             plans: vec![None; context],
+            step: load_step(bundle)?,
         };
         b.plan(context)?;
         Ok(b)
@@ -143,6 +240,77 @@ impl PhaseBackend for TractBackend {
         for c in 0..2 {
             for b in 0..self.bins {
                 phase_out[c * self.bins + b] = view[[0, c, b, frames - 1]];
+            }
+        }
+        Ok(())
+    }
+
+    fn has_step(&self) -> bool {
+        self.step.is_some()
+    }
+
+    fn step(
+        &mut self,
+        state: &mut StepState,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        control: &[f32],
+        phase_out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let e = |e: TractError| InferError::backend("tract", e);
+        let msg = |m: String| InferError::backend("tract", m);
+        let Some(sp) = &mut self.step else {
+            return Err(msg("no step graph is loaded".into()));
+        };
+        if state.len() != sp.state_in.len() {
+            return Err(msg(format!(
+                "{} states given, the step graph has {}",
+                state.len(),
+                sp.state_in.len()
+            )));
+        }
+        let frame = [1, 1, self.bins, 1];
+        let mut inputs: TVec<Option<TValue>> = tvec![None; sp.inputs];
+        inputs[sp.slots.mag] = Some(Tensor::from_shape(&frame, mag).map_err(e)?.into());
+        inputs[sp.slots.control] = Some(
+            Tensor::from_shape(&[1, self.n_controls], control)
+                .map_err(e)?
+                .into(),
+        );
+        if let Some(slot) = sp.slots.advance {
+            let adv = advance
+                .ok_or_else(|| msg("the model needs the advance input, none was given".into()))?;
+            inputs[slot] = Some(Tensor::from_shape(&frame, adv).map_err(e)?.into());
+        }
+        for (i, &slot) in sp.state_in.iter().enumerate() {
+            let t = Tensor::from_shape(&state.shape(i), state.values(i)).map_err(e)?;
+            inputs[slot] = Some(t.into());
+        }
+        let inputs: TVec<TValue> = inputs.into_iter().flatten().collect();
+        let out = sp.runner.run(inputs).map_err(e)?;
+        let phase = out[sp.phase_out].to_plain_array_view::<f32>().map_err(e)?;
+        if phase.len() != 2 * self.bins {
+            return Err(msg(format!(
+                "step graph phase has {} values, expected {}",
+                phase.len(),
+                2 * self.bins
+            )));
+        }
+        for (o, &v) in phase_out.iter_mut().zip(phase.iter()) {
+            *o = v;
+        }
+        for (i, &slot) in sp.state_out.iter().enumerate() {
+            let new = out[slot].to_plain_array_view::<f32>().map_err(e)?;
+            let dst = state.values_mut(i);
+            if new.len() != dst.len() {
+                return Err(msg(format!(
+                    "step graph state {i} has {} values, expected {}",
+                    new.len(),
+                    dst.len()
+                )));
+            }
+            for (d, &v) in dst.iter_mut().zip(new.iter()) {
+                *d = v;
             }
         }
         Ok(())

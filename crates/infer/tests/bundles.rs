@@ -9,7 +9,7 @@ fn fixture() -> PathBuf {
 }
 
 fn copy_fixture(dir: &Path) {
-    for f in ["model.onnx", "model.json"] {
+    for f in ["model.onnx", "model.step.onnx", "model.json"] {
         std::fs::copy(fixture().join(f), dir.join(f)).unwrap();
     }
 }
@@ -82,6 +82,23 @@ fn bad_metadata_is_named() {
             Box::new(|v| v["context_frames"] = 0.into()),
         ),
         (
+            "step.file",
+            Box::new(|v| v["step"]["file"] = "../elsewhere/model.step.onnx".into()),
+        ),
+        ("step.frames", Box::new(|v| v["step"]["frames"] = 4.into())),
+        (
+            "step.states",
+            Box::new(|v| v["step"]["states"][0]["shape"] = serde_json::json!(["batch", 4, 1025])),
+        ),
+        (
+            "step.states",
+            Box::new(|v| v["step"]["states"][1]["input"] = "state_in_0".into()),
+        ),
+        (
+            "step.states",
+            Box::new(|v| v["step"]["states"][0]["output"] = "phase".into()),
+        ),
+        (
             "invalid model.json",
             Box::new(|v| *v = serde_json::json!({"format_version": 1})),
         ),
@@ -135,4 +152,76 @@ fn advance_in_model_json_but_not_in_the_graph_is_refused_by_the_backend() {
         .expect("graph and model.json disagree")
         .to_string();
     assert!(err.contains("model.onnx inputs"), "{err}");
+}
+
+#[test]
+fn missing_or_broken_step_graph_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    copy_fixture(d.path());
+    std::fs::remove_file(d.path().join("model.step.onnx")).unwrap();
+    assert!(refused(d.path()).contains("model.step.onnx"));
+    std::fs::write(d.path().join("model.step.onnx"), b"garbage, not a graph").unwrap();
+    let msg = refused(d.path());
+    assert!(msg.contains("step graph"), "{msg}");
+    // Looks like a protobuf but is truncated: the backend refuses it, naming the step graph.
+    let good = std::fs::read(fixture().join("model.step.onnx")).unwrap();
+    std::fs::write(d.path().join("model.step.onnx"), &good[..good.len() / 3]).unwrap();
+    let bundle = ModelBundle::from_dir(d.path()).unwrap();
+    let err = load_backend(BackendKind::Tract, &bundle)
+        .err()
+        .expect("truncated step graph")
+        .to_string();
+    assert!(err.contains("step graph model.step.onnx"), "{err}");
+    // A bundle without the step entry (and file) is valid and runs the window path.
+    let d = tempfile::tempdir().unwrap();
+    copy_fixture(d.path());
+    std::fs::remove_file(d.path().join("model.step.onnx")).unwrap();
+    edit_json(d.path(), |v| {
+        v.as_object_mut().unwrap().remove("step");
+    });
+    let bundle = ModelBundle::from_dir(d.path()).unwrap();
+    assert!(bundle.step_onnx.is_none());
+    assert!(!load_backend(BackendKind::Tract, &bundle)
+        .unwrap()
+        .has_step());
+}
+
+#[test]
+fn step_graph_names_that_differ_from_model_json_are_refused() {
+    for (field, edit) in [
+        (
+            "step graph inputs",
+            Box::new(|v: &mut serde_json::Value| {
+                v["step"]["states"][0]["input"] = "history_0".into()
+            }) as Edit,
+        ),
+        (
+            "step graph outputs",
+            Box::new(|v: &mut serde_json::Value| {
+                v["step"]["states"][0]["output"] = "history_0".into()
+            }),
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        copy_fixture(d.path());
+        edit_json(d.path(), edit);
+        let bundle = ModelBundle::from_dir(d.path()).unwrap();
+        let err = load_backend(BackendKind::Tract, &bundle)
+            .err()
+            .expect("names differ")
+            .to_string();
+        assert!(err.contains(field) && err.contains("history_0"), "{err}");
+    }
+    // A state shape that is not the graph's: tract cannot type the step graph.
+    let d = tempfile::tempdir().unwrap();
+    copy_fixture(d.path());
+    edit_json(d.path(), |v| {
+        v["step"]["states"][0]["shape"] = serde_json::json!(["batch", 3, 1025, 1])
+    });
+    let bundle = ModelBundle::from_dir(d.path()).unwrap();
+    let err = load_backend(BackendKind::Tract, &bundle)
+        .err()
+        .expect("state shape differs")
+        .to_string();
+    assert!(err.contains("step graph model.step.onnx"), "{err}");
 }

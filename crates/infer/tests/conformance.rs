@@ -13,7 +13,7 @@ use xodvox_dsp::phase::wrap_phase;
 use xodvox_dsp::{render_offline, Controls, PhaseEngine, PhaseFrame, RenderSettings};
 use xodvox_infer::{
     available_backends, load_backend, write_advance, BackendKind, ModelBundle, PhaseBackend,
-    PhaseOutput,
+    PhaseOutput, StepState,
 };
 
 fn fixture() -> PathBuf {
@@ -127,6 +127,55 @@ fn every_backend_reproduces_onnxruntime_output() {
                     assert!(
                         (g - e).abs() <= tol,
                         "{kind:?} frame {t} channel {c} bin {bin}: {g} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The step graph, stepped frame by frame from zero states, reproduces onnxruntime's
+/// whole-clip output of `model.onnx` stored in `io.json`.
+#[test]
+fn every_backend_step_graph_reproduces_onnxruntime_output() {
+    let b = ModelBundle::from_dir(&fixture()).unwrap();
+    let spec = b.meta.step.clone().expect("the fixture has a step graph");
+    let io = io();
+    let tol = io["tolerance"].as_f64().unwrap() as f32;
+    let shape = &io["inputs"]["mag"]["shape"];
+    let (bins, frames) = (
+        shape[2].as_u64().unwrap() as usize,
+        shape[3].as_u64().unwrap() as usize,
+    );
+    let mag = floats(&io["inputs"]["mag"]["data"]);
+    let adv = floats(&io["inputs"]["advance"]["data"]);
+    let control = floats(&io["inputs"]["control"]["data"]);
+    let expected = floats(&io["outputs"]["phase"]["data"]);
+    let column = |d: &[f32], t: usize| (0..bins).map(|k| d[k * frames + t]).collect::<Vec<_>>();
+    for kind in available_backends() {
+        let Some(mut backend) = backend_or_skip(kind, &b) else {
+            continue;
+        };
+        assert!(backend.has_step(), "{kind:?}");
+        let mut state = StepState::new(&spec);
+        let mut out = vec![0.0f32; 2 * bins];
+        for t in 0..frames {
+            backend
+                .step(
+                    &mut state,
+                    &column(&mag, t),
+                    Some(&column(&adv, t)),
+                    &control,
+                    &mut out,
+                )
+                .unwrap();
+            for c in 0..2 {
+                for bin in 0..bins {
+                    let e = expected[(c * bins + bin) * frames + t];
+                    let g = out[c * bins + bin];
+                    assert!(
+                        (g - e).abs() <= tol,
+                        "{kind:?} step frame {t} channel {c} bin {bin}: {g} vs {e}"
                     );
                 }
             }

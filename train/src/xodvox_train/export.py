@@ -1,11 +1,15 @@
-"""Export a checkpoint to the runtime bundle: ``model.onnx`` + ``model.json`` (+ optional TensorRT).
+"""Export a checkpoint to the runtime bundle: ``model.onnx`` + ``model.step.onnx`` + ``model.json``
+(+ optional TensorRT).
 
 ``xodvox-train export CKPT OUT_DIR [--io-example] [--test-fixture] [--tensorrt]``
 
 The ONNX graph has inputs ``mag`` ``(batch, 1, 1025, time)`` and ``control``
 ``(batch, n_controls)``, output ``phase`` ``(batch, 2, 1025, time)``, opset 17, dynamic ``batch``
-and ``time`` axes. After writing it, onnxruntime's output is compared with PyTorch's; a
-difference above 1e-4 is an error. ``docs/model-format.md`` describes the bundle.
+and ``time`` axes. The step graph (``model.step.onnx``, :class:`~xodvox_train.unet.PhaseUNetStep`)
+computes one frame from per-layer state tensors (``state_in_i`` in, ``state_out_i`` out). After
+writing them, onnxruntime's outputs are compared with PyTorch's (the step graph stepped frame by
+frame from zero states against the whole-clip forward); a difference above 1e-4 is an error.
+``docs/model-format.md`` describes the bundle.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from xodvox_train.data import analysis_with_advance
 from xodvox_train.golden import make_test_signal
 from xodvox_train.spectral import HOP, N_FFT, SAMPLE_RATE, WINDOW_NAME, Stft
 from xodvox_train.train import load_checkpoint, model_from_checkpoint
-from xodvox_train.unet import ModelConfig, PhaseUNet, count_parameters, flops_per_frame
+from xodvox_train.unet import (
+    ModelConfig,
+    PhaseUNet,
+    PhaseUNetStep,
+    count_parameters,
+    flops_per_frame,
+)
 
 MODEL_FORMAT_VERSION = 1
 """``model.json`` ``format_version``."""
@@ -59,6 +69,14 @@ def input_names(cfg: ModelConfig) -> list[str]:
 
 OUTPUT_NAME = "phase"
 """ONNX output name."""
+STEP_FILE = "model.step.onnx"
+"""File name of the step graph in the bundle."""
+
+
+def state_names(model: PhaseUNet) -> list[tuple[str, str]]:
+    """``(input, output)`` names of the step graph's states, in :meth:`PhaseUNet.state_shapes`
+    order."""
+    return [(f"state_in_{i}", f"state_out_{i}") for i in range(len(model.state_shapes()))]
 
 
 class ExportError(RuntimeError):
@@ -92,6 +110,98 @@ def export_onnx(model: PhaseUNet, path: Path, frames: int = 4) -> None:
             dynamo=False,
         )
     onnx.checker.check_model(onnx.load(str(path)))
+
+
+def export_step_onnx(model: PhaseUNet, path: Path) -> None:
+    """Writes the one-frame step graph (:class:`PhaseUNetStep`) with a dynamic batch axis."""
+    cfg = model.config
+    mag = torch.ones(1, 1, cfg.num_bins, 1)
+    control = torch.tensor([build_control_vector(cfg.controls, {})])
+    args: list[torch.Tensor] = [mag, control]
+    args += [torch.zeros_like(mag) for _ in frame_input_names(cfg)]
+    states = model.zero_states()
+    args += states
+    names = state_names(model)
+    in_names = input_names(cfg) + [i for i, _ in names]
+    out_names = [OUTPUT_NAME] + [o for _, o in names]
+    dynamic = {name: {0: "batch"} for name in in_names + out_names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            PhaseUNetStep(model.eval()),
+            tuple(args),
+            str(path),
+            input_names=in_names,
+            output_names=out_names,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
+def check_step_parity(model: PhaseUNet, path: Path, seed: int = 0) -> float:
+    """Max |onnxruntime step graph - PyTorch whole-clip forward| over a stream of frames.
+
+    The step graph runs frame by frame from zero states (batch 2, ``2 * context + 3`` frames,
+    its own states fed back); every frame is compared with the whole-clip output.
+
+    Raises:
+        ExportError: wrong I/O names or shapes, or a difference above :data:`PARITY_TOLERANCE`.
+    """
+    cfg = model.config
+    session = onnx_session(path)
+    names = state_names(model)
+    got_in = [i.name for i in session.get_inputs()]
+    got_out = [o.name for o in session.get_outputs()]
+    want_in = input_names(cfg) + [i for i, _ in names]
+    want_out = [OUTPUT_NAME] + [o for _, o in names]
+    if got_in != want_in or got_out != want_out:
+        raise ExportError(
+            f"{path}: I/O names {got_in} -> {got_out}, expected {want_in} -> {want_out}"
+        )
+    g = torch.Generator().manual_seed(seed)
+    batch, frames = 2, 2 * cfg.context_frames + 3
+    mag = torch.rand(batch, 1, cfg.num_bins, frames, generator=g) ** 4 * 50.0
+    control = torch.rand(batch, cfg.n_controls, generator=g)
+    extra = {
+        name: (torch.rand(batch, 1, cfg.num_bins, frames, generator=g) * 2.0 - 1.0) * np.pi
+        for name in frame_input_names(cfg)
+    }
+    with torch.no_grad():
+        expected = model(mag, control, extra.get(ADVANCE_NAME), extra.get(LOCK_NAME)).numpy()
+    states = [s.numpy() for s in model.zero_states(batch)]
+    worst = 0.0
+    for t in range(frames):
+        feed = {"mag": mag[..., t : t + 1].numpy(), "control": control.numpy()}
+        feed |= {name: value[..., t : t + 1].numpy() for name, value in extra.items()}
+        feed.update({i: s for (i, _), s in zip(names, states, strict=True)})
+        phase, *states = session.run(None, feed)
+        if phase.shape != (batch, 2, cfg.num_bins, 1):
+            raise ExportError(f"{path}: step output shape {phase.shape}")
+        worst = max(worst, float(np.max(np.abs(phase[..., 0] - expected[..., t]))))
+    if worst > PARITY_TOLERANCE:
+        raise ExportError(f"{path}: the step graph differs from PyTorch by {worst:.3g}")
+    return worst
+
+
+def step_metadata(model: PhaseUNet) -> dict[str, Any]:
+    """``model.json``'s ``step`` entry: the step graph's file and its state tensors."""
+    return {
+        "file": STEP_FILE,
+        "frames": 1,
+        "states": [
+            {
+                "input": i,
+                "output": o,
+                "dtype": "float32",
+                "shape": ["batch", channels, bins, frames],
+            }
+            for (i, o), (channels, bins, frames) in zip(
+                state_names(model), model.state_shapes(), strict=True
+            )
+        ],
+    }
 
 
 def onnx_session(path: Path) -> ort.InferenceSession:
@@ -137,9 +247,13 @@ def check_parity(model: PhaseUNet, path: Path, seed: int = 0) -> float:
 
 
 def model_metadata(
-    model: PhaseUNet, payload: dict[str, Any], parity: float, test_fixture: bool
+    model: PhaseUNet,
+    payload: dict[str, Any],
+    parity: float,
+    test_fixture: bool,
+    step_parity: float | None = None,
 ) -> dict[str, Any]:
-    """Contents of ``model.json``."""
+    """Contents of ``model.json`` (with the ``step`` entry when ``step_parity`` is given)."""
     cfg = model.config
     meta: dict[str, Any] = {
         "format_version": MODEL_FORMAT_VERSION,
@@ -181,6 +295,9 @@ def model_metadata(
             "onnx_parity_max_abs_diff": parity,
         },
     }
+    if step_parity is not None:
+        meta["step"] = step_metadata(model)
+        meta["provenance"]["step_parity_max_abs_diff"] = step_parity
     if test_fixture:
         meta["description"] = (
             "TEST FIXTURE ONLY: a tiny model trained a few steps on a synthetic sox/rubberband "
@@ -271,14 +388,18 @@ def build_tensorrt(
 def export_bundle(
     checkpoint: Path, out_dir: Path, test_fixture: bool = False, write_io: bool = False
 ) -> dict[str, Any]:
-    """Writes ``model.onnx``, ``model.json`` (and ``io.json``) into ``out_dir``; returns meta."""
+    """Writes ``model.onnx``, ``model.step.onnx``, ``model.json`` (and ``io.json``) into
+    ``out_dir``; returns meta."""
     payload = load_checkpoint(checkpoint)
     model, _ = model_from_checkpoint(payload)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "model.onnx"
     export_onnx(model, onnx_path)
     parity = check_parity(model, onnx_path)
-    meta = model_metadata(model, payload, parity, test_fixture)
+    step_path = out_dir / STEP_FILE
+    export_step_onnx(model, step_path)
+    step_parity = check_step_parity(model, step_path)
+    meta = model_metadata(model, payload, parity, test_fixture, step_parity)
     (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     if write_io:
         example = io_example(model, onnx_path)
@@ -303,8 +424,9 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``xodvox-train export``; exit status 2 when ``--tensorrt`` cannot be honoured."""
     meta = export_bundle(args.checkpoint, args.out_dir, args.test_fixture, args.io_example)
     print(
-        f"wrote {args.out_dir / 'model.onnx'} and model.json "
+        f"wrote {args.out_dir / 'model.onnx'}, {STEP_FILE} and model.json "
         f"(onnxruntime vs PyTorch max diff {meta['provenance']['onnx_parity_max_abs_diff']:.2e}, "
+        f"step graph {meta['provenance']['step_parity_max_abs_diff']:.2e}, "
         f"context {meta['context_frames']} frames, {meta['flops_per_frame'] / 1e6:.2f} MFLOP/frame)"
     )
     if args.tensorrt:

@@ -9,7 +9,9 @@ over frequency only (stride 2: 1025 -> 513 -> 257 -> 129 -> 65). Output frame ``
 depends on input frames ``t - context_frames + 1 .. t`` only, and running a window of the last
 ``context_frames`` frames (fewer at the start of a stream) gives exactly the whole-clip output of
 its last frame. The per-layer zero padding is also what a state-caching runtime gets by starting
-every layer's history buffer at zero.
+every layer's history buffer at zero: :meth:`PhaseUNet.step` (and :class:`PhaseUNetStep`, the
+module that ``export`` writes as ``model.step.onnx``) computes one frame from one state tensor
+per causal convolution with time padding, its last ``(k_t - 1) * dilation`` input frames.
 
 Phase output (``phase_output``): ``"increment"`` (default) means frame ``t`` is the unit
 rotation from the previous output frame's phase to this one's; the network predicts the deviation
@@ -188,6 +190,27 @@ class CausalConv2d(nn.Module):
             x = F.pad(x, (self.time_padding, 0, 0, 0))
         return self.conv(x)
 
+    def step(
+        self, x: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One call over ``T`` new frames with cached history instead of zero padding.
+
+        Args:
+            x: ``(B, C_in, F, T)`` the new input frames.
+            state: ``(B, C_in, F, time_padding)`` the previous ``time_padding`` input frames
+                (zeros at the start of a stream); ``None`` when ``time_padding`` is 0.
+
+        Returns:
+            The output ``(B, C_out, F', T)`` and the new state (the last ``time_padding``
+            input frames), ``None`` when ``time_padding`` is 0.
+        """
+        if not self.time_padding:
+            return self.conv(x), None
+        if state is None:
+            raise ValueError("this convolution has time padding and needs its state")
+        full = torch.cat([state, x], dim=3)
+        return self.conv(full), full[..., full.shape[3] - self.time_padding :]
+
 
 class FilmBlock(nn.Module):
     """Causal convolution, FiLM, SiLU."""
@@ -201,6 +224,13 @@ class FilmBlock(nn.Module):
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """Applies the block to ``x`` ``(B, C, F, T)`` with control embedding ``(B, E)``."""
         return self.act(self.film(self.conv(x), embedding))
+
+    def step(
+        self, x: torch.Tensor, embedding: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward` with the convolution's cached history (:meth:`CausalConv2d.step`)."""
+        y, new_state = self.conv.step(x, state)
+        return self.act(self.film(y, embedding)), new_state
 
 
 class PhaseUNet(nn.Module):
@@ -289,6 +319,76 @@ class PhaseUNet(nn.Module):
             ``(B, 2, num_bins, T)`` (real, imag) of unit length: the phase increment over the
             previous output frame, or the absolute phase, per ``config.phase_output``.
         """
+        phase, _ = self._run(mag, control, advance, lock, None)
+        return phase
+
+    def step(
+        self,
+        mag: torch.Tensor,
+        control: torch.Tensor,
+        advance: torch.Tensor | None,
+        states: Sequence[torch.Tensor],
+        lock: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Streaming form: the next frame(s) from cached per-layer history.
+
+        ``states`` holds one tensor per causal convolution with time padding, in
+        :meth:`state_shapes` order: that layer's last ``(k_t - 1) * dilation`` input frames.
+        Starting from :meth:`zero_states` and calling this frame by frame gives the
+        whole-clip :meth:`forward` output (the zero states are its zero padding).
+
+        Args:
+            mag: ``(B, 1, num_bins, T)``, usually ``T = 1``.
+            control: ``(B, n_controls)``.
+            advance: ``(B, 1, num_bins, T)`` when ``config.advance_input``, else ignored.
+            states: the previous states.
+            lock: ``(B, 1, num_bins, T)`` when ``config.lock_input``, else ignored.
+
+        Returns:
+            The phase ``(B, 2, num_bins, T)`` and the new states (same shapes).
+        """
+        if len(states) != len(self.state_shapes()):
+            raise ValueError(f"expected {len(self.state_shapes())} states, got {len(states)}")
+        phase, new_states = self._run(mag, control, advance, lock, list(states))
+        assert new_states is not None
+        return phase, new_states
+
+    def state_shapes(self) -> list[tuple[int, int, int]]:
+        """``(channels, bins, frames)`` of each state of :meth:`step` (batch first in use): the
+        stem, the downsampling and bottleneck convolutions with time padding, then (``lock``
+        models) the previous frame's offset ``r_{t-1}``."""
+        cfg = self.config
+        in_channels = 2 + 2 * int(cfg.advance_input) + 2 * int(cfg.lock_input)
+        bins = [cfg.num_bins]
+        for _ in range(len(cfg.channels) - 1):
+            bins.append((bins[-1] + 1) // 2)
+        levels: list[tuple[FilmBlock, int, int]] = [(self.stem, in_channels, bins[0])]
+        levels += [
+            (block, cfg.channels[i], bins[i])  # type: ignore[misc]
+            for i, block in enumerate(self.down)
+        ]
+        levels += [
+            (block, cfg.channels[-1], bins[-1])  # type: ignore[misc]
+            for block in self.bottleneck
+        ]
+        shapes = [(c, f, b.conv.time_padding) for b, c, f in levels if b.conv.time_padding > 0]
+        if cfg.lock_input:
+            shapes.append((2, cfg.num_bins, self.previous.time_padding))
+        return shapes
+
+    def zero_states(self, batch: int = 1) -> list[torch.Tensor]:
+        """States at the start of a stream (zeros)."""
+        return [torch.zeros(batch, *shape) for shape in self.state_shapes()]
+
+    def _run(
+        self,
+        mag: torch.Tensor,
+        control: torch.Tensor,
+        advance: torch.Tensor | None,
+        lock: torch.Tensor | None,
+        states: list[torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """The network, zero-padded (``states is None``) or from cached states."""
         embedding = self.embedding(control)
         feat = torch.log(mag + self.config.log_floor) * 0.25
         position = self.bin_position.expand(mag.shape[0], 1, mag.shape[2], mag.shape[3])
@@ -301,13 +401,25 @@ class PhaseUNet(nn.Module):
             if lock is None:
                 raise ValueError("this model needs the lock input")
             features += [torch.cos(lock), torch.sin(lock)]
-        x = self.stem(torch.cat(features, dim=1), embedding)
+        pending = iter(states) if states is not None else None
+        new_states: list[torch.Tensor] = []
+
+        def block_call(block: FilmBlock, x: torch.Tensor) -> torch.Tensor:
+            if pending is None:
+                return block(x, embedding)
+            state = next(pending) if block.conv.time_padding else None
+            y, new_state = block.step(x, embedding, state)
+            if new_state is not None:
+                new_states.append(new_state)
+            return y
+
+        x = block_call(self.stem, torch.cat(features, dim=1))
         skips = [x]
         for block in self.down:
-            x = block(x, embedding)
+            x = block_call(block, x)  # type: ignore[arg-type]
             skips.append(x)
         for block in self.bottleneck:
-            x = x + block(x, embedding)
+            x = x + block_call(block, x)  # type: ignore[arg-type]
         skips.pop()
         for up, merge in zip(self.up, self.merge, strict=True):
             x = merge(torch.cat([up(x), skips.pop()], dim=1), embedding)
@@ -317,7 +429,13 @@ class PhaseUNet(nn.Module):
         re, im = re * norm, im * norm
         if self.config.lock_input:
             # Offset r_t -> increment r_t conj(r_{t-1}).
-            prev = self.previous(torch.cat([re, im], dim=1))
+            offset = torch.cat([re, im], dim=1)
+            if pending is None:
+                prev = self.previous(offset)
+            else:
+                prev, prev_state = self.previous.step(offset, next(pending))
+                assert prev_state is not None
+                new_states.append(prev_state)
             pre, pim = prev[:, 0:1], prev[:, 1:2]
             re, im = re * pre + im * pim, im * pre - re * pim
         if self.config.phase_output == "increment":
@@ -327,7 +445,31 @@ class PhaseUNet(nn.Module):
                 assert advance is not None
                 c, s = torch.cos(advance), torch.sin(advance)
                 re, im = re * c - im * s, re * s + im * c
-        return torch.cat([re, im], dim=1)
+        return torch.cat([re, im], dim=1), (new_states if states is not None else None)
+
+
+class PhaseUNetStep(nn.Module):
+    """:meth:`PhaseUNet.step` as a module with flat tensor arguments, for ONNX export.
+
+    ``forward(mag, control, [advance,] [lock,] *states) -> (phase, *new_states)`` with the same
+    weights as the wrapped model (nothing is copied or retrained).
+    """
+
+    def __init__(self, model: PhaseUNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, mag: torch.Tensor, control: torch.Tensor, *rest: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """One frame: ``rest`` is ``advance`` and ``lock`` (models with those inputs), then the
+        states."""
+        cfg = self.model.config
+        advance = rest[0] if cfg.advance_input else None
+        lock = rest[1] if cfg.lock_input else None
+        states = rest[int(cfg.advance_input) + int(cfg.lock_input) :]
+        phase, new_states = self.model.step(mag, control, advance, states, lock)
+        return (phase, *new_states)
 
 
 def count_parameters(model: nn.Module) -> int:
