@@ -86,6 +86,16 @@ impl AdvanceGuide {
         self.prev.copy_from_slice(&self.phase);
     }
 
+    /// [`write_inputs`](Self::write_inputs) into one buffer of guide values: the advance
+    /// deviations in `out[..bins]`, and the lock values in `out[bins..2 * bins]` when `out`
+    /// has room for them (models with the `lock` input).
+    pub fn write_guides(&mut self, frame: &PhaseFrame<'_>, out: &mut [f32]) {
+        let bins = self.phase.len().min(out.len());
+        let (advance, rest) = out.split_at_mut(bins);
+        let lock = (rest.len() >= bins).then(|| &mut rest[..bins]);
+        self.write_inputs(frame, advance, lock);
+    }
+
     /// Forgets the stream, without allocating.
     pub fn reset(&mut self) {
         self.engine.reset();

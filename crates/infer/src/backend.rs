@@ -17,9 +17,11 @@ pub trait PhaseBackend: Send {
 
     /// Runs the graph. `mag` holds `num_bins × frames` values in the graph's layout
     /// `[1, 1, num_bins, frames]` (bin-major, time-minor, oldest frame first), `frames` in
-    /// `1..=context_frames`; `advance` the advance deviations of the same frames in the same
-    /// layout (fed as the `advance` input when the graph has one, ignored otherwise; a graph
-    /// with the input given `None` is an error); `control` the control vector. Writes the
+    /// `1..=context_frames`; `advance` the guide values of the same frames: the advance
+    /// deviations in the same layout, then (models with the `lock` input) the lock values in
+    /// the same layout (fed as the `advance` and `lock` inputs when the graph has them,
+    /// ignored otherwise; a graph with the inputs given `None` or too few values is an
+    /// error); `control` the control vector. Writes the
     /// output of the last frame into `phase_out`: `num_bins` real parts, then `num_bins`
     /// imaginary parts.
     ///
@@ -40,7 +42,8 @@ pub trait PhaseBackend: Send {
     }
 
     /// Runs the step graph on one frame: `mag` (`num_bins` values), `advance` (the same
-    /// frame's advance values; required when the graph has that input), `control`, and
+    /// frame's guide values, advance then lock, as in [`PhaseBackend::run`]; required when the
+    /// graph has those inputs), `control`, and
     /// `state` (this stream's states, [`StepState::new`] for the bundle's `step` entry), which
     /// is replaced by the states after this frame. Writes the frame's output into
     /// `phase_out` as [`PhaseBackend::run`] does. On error `state` may be partly updated: zero

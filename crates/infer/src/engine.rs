@@ -48,9 +48,10 @@ pub struct NeuralPhaseEngine {
     backend: Box<dyn PhaseBackend>,
     /// The stream's network history: step states or windows.
     stream: NetworkStream,
-    /// This frame's advance deviations (scratch; empty for models without the input).
+    /// This frame's guide values: advance deviations, then lock values (scratch; empty for
+    /// models without those inputs).
     advance: Vec<f32>,
-    /// Private classical engine that produces the `advance` input.
+    /// Private classical engine that produces the `advance` and `lock` inputs.
     guide: AdvanceGuide,
     /// The next frame is the first since construction or reset.
     first_frame: bool,
@@ -69,7 +70,7 @@ impl NeuralPhaseEngine {
         let bins = meta.num_bins;
         Self {
             stream: NetworkStream::new(&meta, backend.as_ref()),
-            advance: vec![0.0; if meta.has_advance() { bins } else { 0 }],
+            advance: vec![0.0; bins * meta.guide_inputs()],
             guide: AdvanceGuide::new(bins, meta.hop, meta.n_fft),
             first_frame: true,
             control: vec![0.0; meta.n_controls],
@@ -119,7 +120,7 @@ impl PhaseEngine for NeuralPhaseEngine {
         self.fallback
             .synthesis_phase(frame, &mut self.fallback_phase);
         if !self.advance.is_empty() {
-            self.guide.write(frame, &mut self.advance);
+            self.guide.write_guides(frame, &mut self.advance);
         }
         let advance = (!self.advance.is_empty()).then_some(&self.advance[..]);
         self.stream.push(frame.magnitude, advance);

@@ -13,6 +13,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// (see [`crate::advance`] and `docs/model-format.md`).
 pub const ADVANCE_INPUT: &str = "advance";
 
+/// Name of the optional graph input carrying the classical phase minus the analysis phase
+/// (see [`crate::advance`] and `docs/model-format.md`); only with [`ADVANCE_INPUT`].
+pub const LOCK_INPUT: &str = "lock";
+
 /// How the network's output turns into a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -237,26 +241,39 @@ impl ModelMeta {
         let count = |n: &str| names.iter().filter(|&&x| x == n).count();
         if let Some(unknown) = names
             .iter()
-            .find(|&&n| n != "mag" && n != "control" && n != ADVANCE_INPUT)
+            .find(|&&n| n != "mag" && n != "control" && n != ADVANCE_INPUT && n != LOCK_INPUT)
         {
             return Err(mismatch(
                 "inputs",
-                "only \"mag\", \"control\" and optionally \"advance\"".into(),
+                "only \"mag\", \"control\" and optionally \"advance\" (and \"lock\")".into(),
                 format!("{names:?}, with the unknown input {unknown:?}"),
             ));
         }
-        if count("mag") != 1 || count("control") != 1 || count(ADVANCE_INPUT) > 1 {
+        if count("mag") != 1
+            || count("control") != 1
+            || count(ADVANCE_INPUT) > 1
+            || count(LOCK_INPUT) > count(ADVANCE_INPUT)
+        {
             return Err(mismatch(
                 "inputs",
-                "[\"mag\", \"control\"] plus optionally \"advance\", each once".into(),
+                "[\"mag\", \"control\"] plus optionally \"advance\" and then \"lock\", each once"
+                    .into(),
                 format!("{names:?}"),
             ));
         }
-        if let Some(adv) = self.inputs.iter().find(|t| t.name == ADVANCE_INPUT) {
+        for adv in self
+            .inputs
+            .iter()
+            .filter(|t| t.name == ADVANCE_INPUT || t.name == LOCK_INPUT)
+        {
             let expected = serde_json::json!(["batch", 1, self.num_bins, "time"]);
             if adv.dtype != "float32" || serde_json::Value::from(adv.shape.clone()) != expected {
                 return Err(mismatch(
-                    "inputs.advance",
+                    if adv.name == LOCK_INPUT {
+                        "inputs.lock"
+                    } else {
+                        "inputs.advance"
+                    },
                     format!("float32 of shape {expected}"),
                     format!(
                         "{} of shape {}",
@@ -317,6 +334,17 @@ impl ModelMeta {
     /// Whether the graph takes the optional `advance` input (listed in `inputs`).
     pub fn has_advance(&self) -> bool {
         self.inputs.iter().any(|t| t.name == ADVANCE_INPUT)
+    }
+
+    /// Whether the graph takes the optional `lock` input (listed in `inputs`).
+    pub fn has_lock(&self) -> bool {
+        self.inputs.iter().any(|t| t.name == LOCK_INPUT)
+    }
+
+    /// Number of per-bin inputs besides `mag` the runtime computes for every frame (`advance`,
+    /// then `lock`): the per-frame "guide" values are `guide_inputs() × num_bins` long.
+    pub fn guide_inputs(&self) -> usize {
+        usize::from(self.has_advance()) + usize::from(self.has_lock())
     }
 
     /// STFT framing of the model.
@@ -389,7 +417,7 @@ fn validate_step(
     if step.frames != 1 {
         return Err(mismatch("step.frames", "1".into(), step.frames.to_string()));
     }
-    let mut names: Vec<&str> = vec!["mag", "control", ADVANCE_INPUT, "phase"];
+    let mut names: Vec<&str> = vec!["mag", "control", ADVANCE_INPUT, LOCK_INPUT, "phase"];
     for s in &step.states {
         if s.dtype != "float32" || s.dims().is_none() {
             return Err(mismatch(
@@ -407,7 +435,8 @@ fn validate_step(
             if name.is_empty() || names.contains(&name) {
                 return Err(mismatch(
                     "step.states",
-                    "distinct non-empty state names other than mag, control, advance, phase".into(),
+                    "distinct non-empty state names other than mag, control, advance, lock, phase"
+                        .into(),
                     format!("{name:?} used twice"),
                 ));
             }

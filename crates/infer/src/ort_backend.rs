@@ -16,7 +16,7 @@ use ort::value::TensorRef;
 use crate::backend::{check_step_io, PhaseBackend};
 use crate::bundle::ModelBundle;
 use crate::error::InferError;
-use crate::meta::{ModelMeta, ADVANCE_INPUT};
+use crate::meta::{ModelMeta, ADVANCE_INPUT, LOCK_INPUT};
 use crate::step::StepState;
 
 /// Execution provider for ONNX Runtime.
@@ -80,8 +80,9 @@ pub struct OrtBackend {
     session: Session,
     bins: usize,
     n_controls: usize,
-    /// Whether the graph takes the `advance` input (fed by name).
-    has_advance: bool,
+    /// The per-bin guide inputs the graph takes, in the order of the guide values
+    /// (`advance`, then `lock`; fed by name).
+    guides: Vec<&'static str>,
     provider: Provider,
     /// The step graph's session, when the bundle has one.
     step: Option<StepSession>,
@@ -139,13 +140,53 @@ fn build_session(
     builder.commit_from_memory(onnx).map_err(e)
 }
 
-/// TensorRT shape string of `mag`, `control` (and `advance`) over `frames` frames.
+/// The guide inputs of a graph, in the order of the guide values.
+fn guide_names(meta: &ModelMeta) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if meta.has_advance() {
+        names.push(ADVANCE_INPUT);
+    }
+    if meta.has_lock() {
+        names.push(LOCK_INPUT);
+    }
+    names
+}
+
+/// Adds the guide inputs (`guides` values: one `[1, 1, bins, frames]` block per name in
+/// `names`) to `inputs`.
+fn push_guides<'a>(
+    names: &[&'static str],
+    guides: Option<&'a [f32]>,
+    bins: usize,
+    frames: usize,
+    inputs: &mut Vec<(
+        std::borrow::Cow<'a, str>,
+        ort::session::SessionInputValue<'a>,
+    )>,
+) -> Result<(), InferError> {
+    let block = bins * frames;
+    for (k, &name) in names.iter().enumerate() {
+        let values = guides
+            .and_then(|g| g.get(k * block..(k + 1) * block))
+            .ok_or_else(|| {
+                InferError::backend(
+                    "ort",
+                    format!("the model needs the {name} input, none was given"),
+                )
+            })?;
+        let t = TensorRef::from_array_view(([1usize, 1, bins, frames], values))
+            .map_err(|e| InferError::backend("ort", e))?;
+        inputs.push((name.into(), t.into()));
+    }
+    Ok(())
+}
+
+/// TensorRT shape string of `mag`, `control` (and the guide inputs) over `frames` frames.
 fn frame_shapes(meta: &ModelMeta, frames: usize) -> String {
-    let advance = if meta.has_advance() {
-        format!(",{ADVANCE_INPUT}:1x1x{}x{frames}", meta.num_bins)
-    } else {
-        String::new()
-    };
+    let advance: String = guide_names(meta)
+        .iter()
+        .map(|name| format!(",{name}:1x1x{}x{frames}", meta.num_bins))
+        .collect();
     format!(
         "mag:1x1x{}x{frames},control:1x{}{advance}",
         meta.num_bins, meta.n_controls
@@ -213,7 +254,7 @@ impl OrtBackend {
         Ok(Self {
             bins: meta.num_bins,
             n_controls: meta.n_controls,
-            has_advance: meta.has_advance(),
+            guides: guide_names(meta),
             session,
             provider,
             step: load_step(env, bundle, provider)?,
@@ -243,14 +284,7 @@ impl PhaseBackend for OrtBackend {
         let mag = TensorRef::from_array_view(([1usize, 1, self.bins, frames], mag)).map_err(e)?;
         let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
         let mut inputs = ort::inputs!["mag" => mag, "control" => ctl];
-        if self.has_advance {
-            let adv = advance.ok_or_else(|| {
-                InferError::backend("ort", "the model needs the advance input, none was given")
-            })?;
-            let adv =
-                TensorRef::from_array_view(([1usize, 1, self.bins, frames], adv)).map_err(e)?;
-            inputs.push((ADVANCE_INPUT.into(), adv.into()));
-        }
+        push_guides(&self.guides, advance, self.bins, frames, &mut inputs)?;
         let outputs = self.session.run(inputs).map_err(e)?;
         let (shape, data) = outputs["phase"].try_extract_tensor::<f32>().map_err(e)?;
         let dims: Vec<i64> = shape.iter().copied().collect();
@@ -293,12 +327,7 @@ impl PhaseBackend for OrtBackend {
         let mag = TensorRef::from_array_view((frame, mag)).map_err(e)?;
         let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
         let mut inputs = ort::inputs!["mag" => mag, "control" => ctl];
-        if self.has_advance {
-            let adv = advance
-                .ok_or_else(|| msg("the model needs the advance input, none was given".into()))?;
-            let adv = TensorRef::from_array_view((frame, adv)).map_err(e)?;
-            inputs.push((ADVANCE_INPUT.into(), adv.into()));
-        }
+        push_guides(&self.guides, advance, self.bins, 1, &mut inputs)?;
         for (i, name) in step.state_inputs.iter().enumerate() {
             let t = TensorRef::from_array_view((state.shape(i), state.values(i))).map_err(e)?;
             inputs.push((name.as_str().into(), t.into()));

@@ -8,8 +8,8 @@
 //! [`WaitMode::Offline`] the audio side waits for every result instead, so an offline bounce
 //! is fully neural and deterministic.
 //!
-//! Each request carries the frame's magnitudes, its advance deviations (only for models with
-//! the `advance` input) and the control vector. For an `increment` model the first frame after
+//! Each request carries the frame's magnitudes, its guide values (advance deviations, then
+//! lock values, only for models with those inputs) and the control vector. For an `increment` model the first frame after
 //! construction or a reset is synthesised with its analysis phase (the anchor; the worker's
 //! output for it is not used), and later frames rotate the phase actually used for the
 //! previous frame (neural or fallback) by the network's output.
@@ -108,9 +108,10 @@ pub struct RealtimePhaseEngine {
     held_first: bool,
     /// The next frame handed over is the first since construction or reset.
     first_frame: bool,
-    /// This frame's advance deviations (empty for models without the input).
+    /// This frame's guide values: advance, then lock (empty for models without them).
     advance: Vec<f32>,
-    /// Private classical engine that produces the `advance` input (audio thread; alloc-free).
+    /// Private classical engine that produces the `advance` and `lock` inputs (audio thread;
+    /// alloc-free).
     guide: AdvanceGuide,
     /// Id of the next frame to send.
     next_id: u64,
@@ -326,7 +327,7 @@ impl PhaseEngine for RealtimePhaseEngine {
         self.held_first = self.first_frame;
         self.first_frame = false;
         if !self.advance.is_empty() {
-            self.guide.write(frame, &mut self.advance);
+            self.guide.write_guides(frame, &mut self.advance);
         }
         self.meta
             .write_control_vector(&frame.controls, &mut self.control);
@@ -374,16 +375,12 @@ impl Drop for RealtimePhaseEngine {
     }
 }
 
-/// Values of the advance part of a request: `num_bins` for models with the input, else 0.
+/// Values of the guide part of a request: `num_bins` per guide input (advance, lock).
 fn advance_len(meta: &ModelMeta) -> usize {
-    if meta.has_advance() {
-        meta.num_bins
-    } else {
-        0
-    }
+    meta.num_bins * meta.guide_inputs()
 }
 
-/// Length of a request: header, magnitudes, advance deviations, control vector.
+/// Length of a request: header, magnitudes, guide values, control vector.
 fn request_len(meta: &ModelMeta) -> usize {
     HEADER + meta.num_bins + advance_len(meta) + meta.n_controls
 }

@@ -106,7 +106,7 @@ enum History {
     Step {
         state: StepState,
         mag: Vec<f32>,
-        /// This frame's advance values (empty for models without the input).
+        /// This frame's guide values: advance, then lock (empty for models without them).
         advance: Vec<f32>,
     },
 }
@@ -126,13 +126,14 @@ impl NetworkStream {
             Some(spec) => History::Step {
                 state: StepState::new(spec),
                 mag: vec![0.0; bins],
-                advance: vec![0.0; if meta.has_advance() { bins } else { 0 }],
+                advance: vec![0.0; bins * meta.guide_inputs()],
             },
+            // The guide rows (advance bins, then lock bins) in one window: its view is the
+            // advance block followed by the lock block, each `[bins, frames]`.
             None => History::Window {
                 mag: MagnitudeWindow::new(bins, meta.context_frames),
-                advance: meta
-                    .has_advance()
-                    .then(|| AdvanceWindow::new(bins, meta.context_frames)),
+                advance: (meta.guide_inputs() > 0)
+                    .then(|| AdvanceWindow::new(bins * meta.guide_inputs(), meta.context_frames)),
             },
         };
         Self { history }
@@ -156,8 +157,8 @@ impl NetworkStream {
         }
     }
 
-    /// Takes the next frame: `mag` its magnitudes, `advance` its advance values (models with
-    /// the input). Non-finite values become 0.
+    /// Takes the next frame: `mag` its magnitudes, `advance` its guide values (advance, then
+    /// lock; models with those inputs). Non-finite values become 0.
     pub(crate) fn push(&mut self, mag: &[f32], advance: Option<&[f32]>) {
         match &mut self.history {
             History::Window {

@@ -8,7 +8,7 @@ use tract_onnx::prelude::*;
 use crate::backend::{check_step_io, PhaseBackend};
 use crate::bundle::ModelBundle;
 use crate::error::InferError;
-use crate::meta::ADVANCE_INPUT;
+use crate::meta::{ADVANCE_INPUT, LOCK_INPUT};
 use crate::step::StepState;
 
 type Plan = std::sync::Arc<TypedRunnableModel>;
@@ -19,6 +19,33 @@ struct InputSlots {
     mag: usize,
     control: usize,
     advance: Option<usize>,
+    lock: Option<usize>,
+}
+
+/// Splits the per-frame guide values (`advance`, then `lock` when the graph has it; each
+/// `block` values) and puts them into their input slots as `[1, 1, bins, frames]` tensors.
+fn feed_guides(
+    slots: &InputSlots,
+    guides: Option<&[f32]>,
+    shape: &[usize; 4],
+    inputs: &mut TVec<Option<TValue>>,
+) -> Result<(), InferError> {
+    let e = |e: TractError| InferError::backend("tract", e);
+    let block = shape.iter().product::<usize>();
+    for (k, slot) in [slots.advance, slots.lock].into_iter().enumerate() {
+        let Some(slot) = slot else { continue };
+        let values = guides
+            .and_then(|g| g.get(k * block..(k + 1) * block))
+            .ok_or_else(|| {
+                let name = if k == 0 { ADVANCE_INPUT } else { LOCK_INPUT };
+                InferError::backend(
+                    "tract",
+                    format!("the model needs the {name} input, none was given"),
+                )
+            })?;
+        inputs[slot] = Some(Tensor::from_shape(shape, values).map_err(e)?.into());
+    }
+    Ok(())
 }
 
 /// tract-onnx backend.
@@ -85,13 +112,14 @@ fn load_step(bundle: &ModelBundle) -> Result<Option<StepPlan>, InferError> {
         mag: pos(&inputs, "mag"),
         control: pos(&inputs, "control"),
         advance: inputs.iter().position(|n| n == ADVANCE_INPUT),
+        lock: inputs.iter().position(|n| n == LOCK_INPUT),
     };
     let frame = || f32::fact([1, 1, meta.num_bins, 1]).into();
     model = model.with_input_fact(slots.mag, frame()).map_err(e)?;
     model = model
         .with_input_fact(slots.control, f32::fact([1, meta.n_controls]).into())
         .map_err(e)?;
-    if let Some(a) = slots.advance {
+    for a in [slots.advance, slots.lock].into_iter().flatten() {
         model = model.with_input_fact(a, frame()).map_err(e)?;
     }
     let mut state_in = Vec::with_capacity(spec.states.len());
@@ -123,7 +151,7 @@ fn load_step(bundle: &ModelBundle) -> Result<Option<StepPlan>, InferError> {
 }
 
 impl TractBackend {
-    /// Parses the graph, maps its input names (`mag`, `control`, optional `advance`) to
+    /// Parses the graph, maps its input names (`mag`, `control`, optional `advance`, `lock`) to
     /// positions, and optimises it for the full context window.
     ///
     /// Also loads the step graph when the bundle has one, optimised once for one frame.
@@ -170,7 +198,7 @@ impl TractBackend {
             .map_err(e)?
             .with_input_fact(self.slots.control, f32::fact([1, self.n_controls]).into())
             .map_err(e)?;
-        if let Some(a) = self.slots.advance {
+        for a in [self.slots.advance, self.slots.lock].into_iter().flatten() {
             model = model.with_input_fact(a, frame_fact()).map_err(e)?;
         }
         let plan = model
@@ -192,6 +220,7 @@ fn input_slots(bundle: &ModelBundle, graph: &[String]) -> Result<InputSlots, Inf
         mag: pos("mag").unwrap_or(0),
         control: pos("control").unwrap_or(1),
         advance: pos(ADVANCE_INPUT),
+        lock: pos(LOCK_INPUT),
     })
 }
 
@@ -211,19 +240,14 @@ impl PhaseBackend for TractBackend {
         let e = |e| InferError::backend("tract", e);
         let plan = self.plan(frames)?;
         let shape = [1, 1, self.bins, frames];
-        let mut inputs: TVec<Option<TValue>> = tvec![None; 3];
+        let mut inputs: TVec<Option<TValue>> = tvec![None; 4];
         inputs[self.slots.mag] = Some(Tensor::from_shape(&shape, mag).map_err(e)?.into());
         inputs[self.slots.control] = Some(
             Tensor::from_shape(&[1, self.n_controls], control)
                 .map_err(e)?
                 .into(),
         );
-        if let Some(slot) = self.slots.advance {
-            let adv = advance.ok_or_else(|| {
-                InferError::backend("tract", "the model needs the advance input, none was given")
-            })?;
-            inputs[slot] = Some(Tensor::from_shape(&shape, adv).map_err(e)?.into());
-        }
+        feed_guides(&self.slots, advance, &shape, &mut inputs)?;
         let inputs: TVec<TValue> = inputs.into_iter().flatten().collect();
         let out = plan.run(inputs).map_err(e)?;
         let view = out[0].to_plain_array_view::<f32>().map_err(e)?;
@@ -277,11 +301,7 @@ impl PhaseBackend for TractBackend {
                 .map_err(e)?
                 .into(),
         );
-        if let Some(slot) = sp.slots.advance {
-            let adv = advance
-                .ok_or_else(|| msg("the model needs the advance input, none was given".into()))?;
-            inputs[slot] = Some(Tensor::from_shape(&frame, adv).map_err(e)?.into());
-        }
+        feed_guides(&sp.slots, advance, &frame, &mut inputs)?;
         for (i, &slot) in sp.state_in.iter().enumerate() {
             let t = Tensor::from_shape(&state.shape(i), state.values(i)).map_err(e)?;
             inputs[slot] = Some(t.into());

@@ -17,12 +17,44 @@ use xodvox_infer::{
 };
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny")
+    fixture_named("tiny")
 }
 
+/// `fixtures/models/NAME`: `tiny` (with `advance`) or `lock` (with `advance` and `lock`).
+fn fixture_named(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/models/{name}"))
+}
+
+/// The fixtures whose `io.json` the parity tests replay.
+const PARITY_FIXTURES: [&str; 2] = ["tiny", "lock"];
+
 fn io() -> Value {
-    let text = std::fs::read_to_string(fixture().join("io.json")).unwrap();
+    io_of("tiny")
+}
+
+fn io_of(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixture_named(name).join("io.json")).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// The guide inputs of `io.json` the bundle takes (`advance`, then `lock`), each in the
+/// graph's `[bins, frames]` layout.
+fn guide_inputs(b: &ModelBundle, io: &Value) -> Vec<Vec<f32>> {
+    let mut names = Vec::new();
+    if b.meta.has_advance() {
+        names.push("advance");
+    }
+    if b.meta.has_lock() {
+        names.push("lock");
+    }
+    names
+        .into_iter()
+        .map(|n| {
+            let a = &io["inputs"][n];
+            assert_eq!(a["shape"], io["inputs"]["mag"]["shape"], "{n} layout");
+            floats(&a["data"])
+        })
+        .collect()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -71,8 +103,14 @@ fn control_vector_matches_the_training_side() {
 
 #[test]
 fn every_backend_reproduces_onnxruntime_output() {
-    let b = ModelBundle::from_dir(&fixture()).unwrap();
-    let io = io();
+    for name in PARITY_FIXTURES {
+        backends_reproduce_onnxruntime_output(name);
+    }
+}
+
+fn backends_reproduce_onnxruntime_output(name: &str) {
+    let b = ModelBundle::from_dir(&fixture_named(name)).unwrap();
+    let io = io_of(name);
     let tol = io["tolerance"].as_f64().unwrap() as f32;
     let mag_shape: Vec<usize> = io["inputs"]["mag"]["shape"]
         .as_array()
@@ -82,12 +120,8 @@ fn every_backend_reproduces_onnxruntime_output() {
         .collect();
     let (bins, frames) = (mag_shape[2], mag_shape[3]);
     let mag = floats(&io["inputs"]["mag"]["data"]);
-    // The advance input, fed when the model takes it (io.json then has it, same layout).
-    let advance = b.meta.has_advance().then(|| {
-        let a = &io["inputs"]["advance"];
-        assert_eq!(a["shape"], io["inputs"]["mag"]["shape"], "advance layout");
-        floats(&a["data"])
-    });
+    // The guide inputs, fed when the model takes them (io.json then has them, same layout).
+    let guides = guide_inputs(&b, &io);
     let control = floats(&io["inputs"]["control"]["data"]);
     let expected = floats(&io["outputs"]["phase"]["data"]);
     let kinds = available_backends();
@@ -116,9 +150,10 @@ fn every_backend_reproduces_onnxruntime_output() {
                 }
                 w
             };
-            let adv = advance.as_deref().map(window);
+            let adv: Vec<f32> = guides.iter().flat_map(|g| window(g)).collect();
+            let adv = (!guides.is_empty()).then_some(&adv[..]);
             backend
-                .run(&window(&mag), adv.as_deref(), t + 1, &control, &mut out)
+                .run(&window(&mag), adv, t + 1, &control, &mut out)
                 .unwrap();
             for c in 0..2 {
                 for bin in 0..bins {
@@ -126,7 +161,7 @@ fn every_backend_reproduces_onnxruntime_output() {
                     let g = out[c * bins + bin];
                     assert!(
                         (g - e).abs() <= tol,
-                        "{kind:?} frame {t} channel {c} bin {bin}: {g} vs {e}"
+                        "{name} {kind:?} frame {t} channel {c} bin {bin}: {g} vs {e}"
                     );
                 }
             }
@@ -138,9 +173,15 @@ fn every_backend_reproduces_onnxruntime_output() {
 /// whole-clip output of `model.onnx` stored in `io.json`.
 #[test]
 fn every_backend_step_graph_reproduces_onnxruntime_output() {
-    let b = ModelBundle::from_dir(&fixture()).unwrap();
+    for name in PARITY_FIXTURES {
+        step_graphs_reproduce_onnxruntime_output(name);
+    }
+}
+
+fn step_graphs_reproduce_onnxruntime_output(name: &str) {
+    let b = ModelBundle::from_dir(&fixture_named(name)).unwrap();
     let spec = b.meta.step.clone().expect("the fixture has a step graph");
-    let io = io();
+    let io = io_of(name);
     let tol = io["tolerance"].as_f64().unwrap() as f32;
     let shape = &io["inputs"]["mag"]["shape"];
     let (bins, frames) = (
@@ -148,7 +189,7 @@ fn every_backend_step_graph_reproduces_onnxruntime_output() {
         shape[3].as_u64().unwrap() as usize,
     );
     let mag = floats(&io["inputs"]["mag"]["data"]);
-    let adv = floats(&io["inputs"]["advance"]["data"]);
+    let guides = guide_inputs(&b, &io);
     let control = floats(&io["inputs"]["control"]["data"]);
     let expected = floats(&io["outputs"]["phase"]["data"]);
     let column = |d: &[f32], t: usize| (0..bins).map(|k| d[k * frames + t]).collect::<Vec<_>>();
@@ -164,7 +205,7 @@ fn every_backend_step_graph_reproduces_onnxruntime_output() {
                 .step(
                     &mut state,
                     &column(&mag, t),
-                    Some(&column(&adv, t)),
+                    Some(&guides.iter().flat_map(|g| column(g, t)).collect::<Vec<_>>()),
                     &control,
                     &mut out,
                 )
@@ -175,7 +216,7 @@ fn every_backend_step_graph_reproduces_onnxruntime_output() {
                     let g = out[c * bins + bin];
                     assert!(
                         (g - e).abs() <= tol,
-                        "{kind:?} step frame {t} channel {c} bin {bin}: {g} vs {e}"
+                        "{name} {kind:?} step frame {t} channel {c} bin {bin}: {g} vs {e}"
                     );
                 }
             }
@@ -354,5 +395,56 @@ fn runtime_advance_matches_the_training_side_on_the_golden_signal() {
             }
         }
         assert!(compared > 20, "io frame {t}: only {compared} bins compared");
+    }
+}
+
+/// The `lock` fixture declares the input after `advance`; each guide input changes the output
+/// (so the runtime really feeds `lock`), and too few guide values are an error naming it.
+#[test]
+fn lock_fixture_feeds_its_lock_input_in_every_backend() {
+    let b = ModelBundle::from_dir(&fixture_named("lock")).unwrap();
+    assert!(b.meta.has_advance() && b.meta.has_lock());
+    assert_eq!(b.meta.guide_inputs(), 2);
+    let io = io_of("lock");
+    let bins = b.meta.num_bins;
+    let mag = floats(&io["inputs"]["mag"]["data"]);
+    let frames = mag.len() / bins;
+    let control = floats(&io["inputs"]["control"]["data"]);
+    let guides: Vec<f32> = guide_inputs(&b, &io).concat();
+    for kind in available_backends() {
+        let Some(mut backend) = backend_or_skip(kind, &b) else {
+            continue;
+        };
+        let mut base = vec![0.0f32; 2 * bins];
+        backend
+            .run(&mag, Some(&guides), frames, &control, &mut base)
+            .unwrap();
+        let mut moved_lock = guides.clone();
+        moved_lock[bins * frames..]
+            .iter_mut()
+            .for_each(|v| *v += 1.0);
+        let mut out = vec![0.0f32; 2 * bins];
+        backend
+            .run(&mag, Some(&moved_lock), frames, &control, &mut out)
+            .unwrap();
+        let moved = base
+            .iter()
+            .zip(&out)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            moved > 1e-4,
+            "{kind:?}: the lock input changes nothing ({moved})"
+        );
+        let err = backend
+            .run(
+                &mag,
+                Some(&guides[..bins * frames]),
+                frames,
+                &control,
+                &mut out,
+            )
+            .expect_err("a model with the lock input needs it");
+        assert!(err.to_string().contains("lock"), "{kind:?}: {err}");
     }
 }

@@ -2,7 +2,8 @@
 
 ``xodvox-train tiny-fixture [OUT_DIR]`` makes the sox/rubberband tiny dataset in a temporary
 folder, trains ``train/configs/tiny.toml`` for a few steps there, and exports ``model.onnx``,
-``model.json`` (marked ``test_fixture``) and ``io.json``. Deterministic on one CPU thread.
+``model.json`` (marked ``test_fixture``) and ``io.json``; also ``identity`` (head zeroed) and
+``lock`` (the tiny model with the ``lock`` input) beside it. Deterministic on one CPU thread.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import contextlib
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +30,25 @@ FIXTURE_STEPS = 30
 """Training steps of the fixture model."""
 
 
-def make_tiny_fixture(out_dir: Path, config_path: Path = TINY_CONFIG) -> dict[str, Any]:
-    """Trains and exports the fixture bundle into ``out_dir``; returns ``model.json``'s content."""
+LOCK_OVERRIDE = "model.lock_input=true"
+"""Config override of the ``fixtures/models/lock`` bundle: the tiny model with ``lock``."""
+
+
+def make_tiny_fixture(
+    out_dir: Path, config_path: Path = TINY_CONFIG, overrides: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Trains and exports the fixture bundle into ``out_dir``; returns ``model.json``'s content.
+
+    ``overrides`` are ``section.key=value`` config overrides (the ``lock`` fixture sets
+    ``model.lock_input=true``).
+    """
     out_dir = out_dir.resolve()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
         make_tiny_dataset(Path("tiny"))
         steps = f"run.steps={FIXTURE_STEPS}"
         every = [f"run.checkpoint_every={FIXTURE_STEPS}", f"run.val_every={FIXTURE_STEPS}"]
-        config = load_config([config_path.resolve()], [steps, *every])
+        config = load_config([config_path.resolve()], [steps, *every, *overrides])
         Trainer(config).fit(resume=False)
         checkpoint = checkpoint_dir(config) / LATEST
         return export_bundle(checkpoint, out_dir, test_fixture=True, write_io=True)
@@ -89,4 +101,7 @@ def run(args: argparse.Namespace) -> int:
     identity = out_dir.parent / "identity"
     make_identity_fixture(identity)
     print(f"wrote {identity} (identity head)")
+    lock = out_dir.parent / "lock"
+    make_tiny_fixture(lock, overrides=[LOCK_OVERRIDE])
+    print(f"wrote {lock} (with the lock input)")
     return 0
