@@ -63,7 +63,7 @@ struct Loaded {
     /// The environment variable's value when it was loaded.
     env: Option<String>,
     bundle: Option<ModelBundle>,
-    /// A folder failed with the message; the embedded default is in `bundle`.
+    /// A load has happened (the fields above describe it).
     done: bool,
 }
 
