@@ -25,7 +25,8 @@ use xodvox_infer::{
     load_backend, BackendKind, EngineStatus, ModelBundle, RealtimePhaseEngine, WaitMode,
 };
 
-use crate::engine::SwitchEngine;
+use crate::engine::{EngineHandoff, SwitchEngine};
+use crate::spectrum::SpectrumTap;
 
 /// Most channels the plugin processes (mono and stereo layouts).
 pub const MAX_CHANNELS: usize = 2;
@@ -128,7 +129,9 @@ impl NeuralAvailability {
     }
 }
 
-/// Live state for a UI (relaxed atomics; read any time from any thread).
+/// Live state for a UI (relaxed atomics; read any time from any thread). The audio thread
+/// only writes atomics here (the engine flag, the spectrum tap); the lock-protected parts
+/// are written when the chain or the model is (re)built, off the audio thread.
 #[derive(Debug)]
 pub struct PluginStatus {
     /// The neural engine produced the last frame.
@@ -137,6 +140,10 @@ pub struct PluginStatus {
     availability: AtomicU8,
     /// Reported latency in samples.
     pub latency_samples: AtomicU32,
+    /// Sample rate of the active chain in Hz (0 before the first activation).
+    pub sample_rate: AtomicU32,
+    /// The latest input and output samples, for the editor's spectrum.
+    pub spectrum: SpectrumTap,
     /// The neural engine's counters (frames, misses, inference time), when it exists.
     engine: std::sync::Mutex<Option<Arc<EngineStatus>>>,
 }
@@ -147,6 +154,8 @@ impl Default for PluginStatus {
             neural_active: Arc::new(AtomicBool::new(false)),
             availability: AtomicU8::new(NeuralAvailability::NoModel as u8),
             latency_samples: AtomicU32::new(0),
+            sample_rate: AtomicU32::new(0),
+            spectrum: SpectrumTap::default(),
             engine: std::sync::Mutex::new(None),
         }
     }
@@ -161,6 +170,47 @@ impl PluginStatus {
     /// The neural engine's counters (never call from the audio thread: takes a lock).
     pub fn engine_status(&self) -> Option<Arc<EngineStatus>> {
         self.engine.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Records a newly built neural engine's availability and counters (not the audio
+    /// thread: takes a lock).
+    pub fn set_engine(&self, availability: NeuralAvailability, engine: Option<Arc<EngineStatus>>) {
+        self.availability
+            .store(availability as u8, Ordering::Relaxed);
+        if let Ok(mut g) = self.engine.lock() {
+            *g = engine;
+        }
+    }
+}
+
+/// Builds the neural engine for `settings` from `bundle` (tract backend; not the audio
+/// thread: loads the model and starts the inference thread). `None` with the reason when
+/// the sample rate is not the model's 48 kHz, the framing differs or the backend fails.
+pub fn build_neural(
+    settings: &DspSettings,
+    bundle: &ModelBundle,
+) -> (Option<RealtimePhaseEngine>, NeuralAvailability) {
+    let stft = StftConfig::default();
+    if (settings.sample_rate - MODEL_SAMPLE_RATE).abs() > 0.5 {
+        return (None, NeuralAvailability::WrongSampleRate);
+    }
+    if bundle.meta.n_fft != stft.n_fft
+        || bundle.meta.hop != stft.hop
+        || bundle.meta.num_bins != stft.num_bins()
+    {
+        return (None, NeuralAvailability::LoadFailed);
+    }
+    let mode = if settings.offline {
+        WaitMode::Offline
+    } else {
+        WaitMode::RealTime
+    };
+    match load_backend(BackendKind::Tract, bundle)
+        .ok()
+        .and_then(|b| RealtimePhaseEngine::new(bundle.meta.clone(), b, mode).ok())
+    {
+        Some(engine) => (Some(engine), NeuralAvailability::Ready),
+        None => (None, NeuralAvailability::LoadFailed),
     }
 }
 
@@ -283,6 +333,7 @@ pub struct XodVoxDsp {
     latency: usize,
     want_neural: Arc<AtomicBool>,
     neural_available: bool,
+    handoff: Arc<EngineHandoff>,
     status: Arc<PluginStatus>,
     input: Vec<Vec<f32>>,
     wet: Vec<Vec<f32>>,
@@ -300,6 +351,8 @@ pub struct XodVoxDsp {
     controls: Controls,
     /// Samples processed since the last reset (drives the control grid).
     position: u64,
+    /// Samples written to the spectrum tap since construction.
+    tap_position: u64,
 }
 
 /// Latency of `stretcher` at its current controls, in (fractional) samples, when its last
@@ -333,45 +386,32 @@ impl XodVoxDsp {
         model: Option<&ModelBundle>,
         status: Arc<PluginStatus>,
     ) -> Self {
+        let (neural, availability) = match model {
+            Some(bundle) => build_neural(&settings, bundle),
+            None => (None, NeuralAvailability::NoModel),
+        };
+        Self::with_engine(settings, neural, availability, status)
+    }
+
+    /// Builds the chain around an already built neural engine (see [`build_neural`]);
+    /// `availability` is what [`PluginStatus::availability`] will report.
+    pub fn with_engine(
+        settings: DspSettings,
+        neural: Option<RealtimePhaseEngine>,
+        availability: NeuralAvailability,
+        status: Arc<PluginStatus>,
+    ) -> Self {
         let channels = settings.channels.clamp(1, MAX_CHANNELS);
         let stft = StftConfig::default();
         let bins = stft.num_bins();
         let want_neural = Arc::new(AtomicBool::new(false));
-
-        let mut availability = NeuralAvailability::NoModel;
-        let mut neural = None;
-        let mut engine_status = None;
-        if let Some(bundle) = model {
-            if (settings.sample_rate - MODEL_SAMPLE_RATE).abs() > 0.5 {
-                availability = NeuralAvailability::WrongSampleRate;
-            } else if bundle.meta.n_fft != stft.n_fft
-                || bundle.meta.hop != stft.hop
-                || bundle.meta.num_bins != bins
-            {
-                availability = NeuralAvailability::LoadFailed;
-            } else {
-                let mode = if settings.offline {
-                    WaitMode::Offline
-                } else {
-                    WaitMode::RealTime
-                };
-                match load_backend(BackendKind::Tract, bundle)
-                    .ok()
-                    .and_then(|b| RealtimePhaseEngine::new(bundle.meta.clone(), b, mode).ok())
-                {
-                    Some(engine) => {
-                        engine_status = Some(engine.status());
-                        neural = Some(engine);
-                        availability = NeuralAvailability::Ready;
-                    }
-                    None => availability = NeuralAvailability::LoadFailed,
-                }
-            }
-        }
+        let engine_status = neural.as_ref().map(RealtimePhaseEngine::status);
+        let handoff = Arc::new(EngineHandoff::default());
         let neural_available = neural.is_some();
         let engine = SwitchEngine::new(
             bins,
             neural,
+            handoff.clone(),
             want_neural.clone(),
             status.neural_active.clone(),
         );
@@ -418,11 +458,9 @@ impl XodVoxDsp {
             .latency_samples
             .store(latency as u32, Ordering::Relaxed);
         status
-            .availability
-            .store(availability as u8, Ordering::Relaxed);
-        if let Ok(mut g) = status.engine.lock() {
-            *g = engine_status;
-        }
+            .sample_rate
+            .store(settings.sample_rate.round() as u32, Ordering::Relaxed);
+        status.set_engine(availability, engine_status);
 
         Self {
             settings: DspSettings {
@@ -435,6 +473,7 @@ impl XodVoxDsp {
             latency,
             want_neural,
             neural_available,
+            handoff,
             status,
             input: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
             wet: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
@@ -452,6 +491,7 @@ impl XodVoxDsp {
             targets: Targets::default(),
             controls,
             position: 0,
+            tap_position: 0,
         }
     }
 
@@ -471,9 +511,15 @@ impl XodVoxDsp {
         stretcher_latency(&self.stretcher, self.prefill, self.inv_ratio_at_reset)
     }
 
-    /// Whether the neural engine was built.
+    /// Whether the neural engine was built with the chain (a model loaded later arrives
+    /// through [`engine_handoff`](Self::engine_handoff)).
     pub fn neural_available(&self) -> bool {
         self.neural_available
+    }
+
+    /// Where a loader thread hands this chain a new neural engine (another model).
+    pub fn engine_handoff(&self) -> Arc<EngineHandoff> {
+        self.handoff.clone()
     }
 
     /// Shared status for a UI.
@@ -535,10 +581,9 @@ impl XodVoxDsp {
         }
         self.wet_delay_target = self.latency as f64
             - stretcher_latency(&self.stretcher, self.prefill, self.inv_ratio_at_reset);
-        self.want_neural.store(
-            self.targets.neural && self.neural_available,
-            Ordering::Relaxed,
-        );
+        // The switch engine falls back to classical when it has no neural engine.
+        self.want_neural
+            .store(self.targets.neural, Ordering::Relaxed);
     }
 
     /// Processes one block in place: `io[c]` holds the input of channel `c` and receives
@@ -585,6 +630,7 @@ impl XodVoxDsp {
                     self.wet_delay += (diff * self.delay_coeff).clamp(-DELAY_SLEW, DELAY_SLEW);
                 }
                 let wet_delay = self.wet_delay.max(1.0);
+                let (mut tap_in, mut tap_out) = (0.0f32, 0.0f32);
                 for (c, io_c) in io.iter_mut().enumerate().take(channels) {
                     let dry_line = &mut self.dry_lines[c];
                     dry_line.push(self.input[c][i]);
@@ -594,9 +640,18 @@ impl XodVoxDsp {
                     let wet = wet_line.read(wet_delay);
                     let processed = gain * (dry + mix * (wet - dry));
                     let y = processed + bypass * (dry - processed);
-                    io_c[pos + i] = if y.is_finite() { y } else { 0.0 };
+                    let y = if y.is_finite() { y } else { 0.0 };
+                    io_c[pos + i] = y;
+                    tap_in += self.input[c][i];
+                    tap_out += y;
                 }
+                let scale = 1.0 / channels as f32;
+                self.status
+                    .spectrum
+                    .write(self.tap_position, tap_in * scale, tap_out * scale);
+                self.tap_position += 1;
             }
+            self.status.spectrum.publish(self.tap_position);
             pos += n;
             self.position += n as u64;
         }

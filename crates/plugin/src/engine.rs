@@ -6,8 +6,14 @@
 //! `m` is collected while frame `m + 1` is analysed). So that the latency the host was told
 //! never depends on the engine, the classical engine is run one frame late too: this engine
 //! always reports `latency_frames() == 1` and keeps its own copy of the last frame.
+//!
+//! A new neural engine (another model chosen while the plugin runs) arrives through an
+//! [`EngineHandoff`]: the audio thread takes it with an atomic pointer swap and hands the
+//! engine it replaces back the same way, to be dropped (its thread joined, its memory freed)
+//! off the audio thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
@@ -60,10 +66,80 @@ impl HeldFrame {
     }
 }
 
+/// Lock-free handover of neural engines between a loader thread and the audio thread: one
+/// slot for the next engine, one for the engine it replaced (the audio thread takes a new
+/// engine only when the retired slot is empty, so it never has to drop one).
+#[derive(Debug, Default)]
+pub struct EngineHandoff {
+    incoming: AtomicPtr<RealtimePhaseEngine>,
+    retired: AtomicPtr<RealtimePhaseEngine>,
+}
+
+impl EngineHandoff {
+    /// Offers `engine` to the audio thread (not the audio thread: drops what it replaces).
+    /// An engine offered earlier and not yet taken is dropped here.
+    pub fn offer(&self, engine: RealtimePhaseEngine) {
+        self.collect();
+        let new = Box::into_raw(Box::new(engine));
+        let old = self.incoming.swap(new, Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: every non-null pointer in the slots comes from `Box::into_raw`, and the
+            // swap made this thread its only owner.
+            drop(unsafe { Box::from_raw(old) });
+        }
+    }
+
+    /// Drops the engine the audio thread retired, if any (not the audio thread). Returns
+    /// whether there was one.
+    pub fn collect(&self) -> bool {
+        let old = self.retired.swap(ptr::null_mut(), Ordering::AcqRel);
+        if old.is_null() {
+            return false;
+        }
+        // SAFETY: as in `offer`.
+        drop(unsafe { Box::from_raw(old) });
+        true
+    }
+
+    /// Whether an offered engine waits to be taken.
+    pub fn pending(&self) -> bool {
+        !self.incoming.load(Ordering::Acquire).is_null()
+    }
+
+    /// Audio thread: the offered engine, if any and if the retired slot is free.
+    fn take(&self) -> Option<Box<RealtimePhaseEngine>> {
+        if !self.retired.load(Ordering::Acquire).is_null() {
+            return None;
+        }
+        let p = self.incoming.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: as in `offer`.
+        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+    }
+
+    /// Audio thread: parks a replaced engine (the slot is empty: checked by `take`).
+    fn retire(&self, engine: Box<RealtimePhaseEngine>) {
+        let old = self.retired.swap(Box::into_raw(engine), Ordering::AcqRel);
+        debug_assert!(old.is_null());
+    }
+}
+
+impl Drop for EngineHandoff {
+    fn drop(&mut self) {
+        for slot in [&self.incoming, &self.retired] {
+            let p = slot.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: as in `offer`.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
 /// Classical or neural phase, chosen frame by frame through a shared flag.
 pub(crate) struct SwitchEngine {
     classic: ClassicPhaseEngine,
-    neural: Option<RealtimePhaseEngine>,
+    neural: Option<Box<RealtimePhaseEngine>>,
+    handoff: Arc<EngineHandoff>,
     /// Written by the plugin: use the neural engine (ignored when there is none).
     want_neural: Arc<AtomicBool>,
     /// Read by the UI: the neural engine produced the last frame.
@@ -79,12 +155,14 @@ impl SwitchEngine {
     pub(crate) fn new(
         bins: usize,
         neural: Option<RealtimePhaseEngine>,
+        handoff: Arc<EngineHandoff>,
         want_neural: Arc<AtomicBool>,
         neural_active: Arc<AtomicBool>,
     ) -> Self {
         Self {
             classic: ClassicPhaseEngine::new(bins),
-            neural,
+            neural: neural.map(Box::new),
+            handoff,
             want_neural,
             neural_active,
             using_neural: false,
@@ -114,6 +192,16 @@ impl PhaseEngine for SwitchEngine {
     }
 
     fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
+        if let Some(new) = self.handoff.take() {
+            if let Some(old) = self.neural.replace(new) {
+                self.handoff.retire(old);
+            }
+            if self.using_neural {
+                // The new engine starts afresh (below) from the phase the old one produced.
+                self.classic.set_previous_phase(&self.last_phase);
+                self.using_neural = false;
+            }
+        }
         let want = self.want_neural.load(Ordering::Relaxed);
         match self.neural.as_mut() {
             Some(neural) if want => {

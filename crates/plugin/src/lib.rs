@@ -1,19 +1,25 @@
 //! XodVox as a VST3 / CLAP plugin and standalone app, built on `nice-plug`.
 //!
 //! The audio processing lives in [`dsp::XodVoxDsp`] (host independent, tested without a
-//! host); this module maps the host's parameters onto it. See `docs/plugin.md`.
+//! host); this module maps the host's parameters onto it. The editor is in [`editor`], the
+//! persisted model setting in [`model`], the spectrum's data path in [`spectrum`]. See
+//! `docs/plugin.md`.
 #![warn(missing_docs)]
 
 pub mod dsp;
-mod engine;
+pub mod editor;
+pub mod engine;
+pub mod model;
+pub mod spectrum;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use nice_plug::prelude::*;
-use xodvox_infer::ModelBundle;
+use nice_plug_egui::EguiEditorState;
 
 use crate::dsp::{DspSettings, PluginStatus, Targets, XodVoxDsp, MAX_CHANNELS};
+use crate::model::ModelSetting;
 
 /// Which phase engine to use.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +56,17 @@ pub struct XodVoxParams {
     /// Bypass (host-recognised): output = input delayed by the reported latency.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// The neural model's folder (empty: `$XODVOX_MODEL`, else the embedded default),
+    /// saved with the state; restoring it loads the model.
+    #[persist = "model"]
+    pub model: ModelSetting,
 }
 
 impl XodVoxParams {
     /// Builds the parameters; `styles` names the model's styles (the style parameter's
-    /// values), `neural_default` picks the default engine.
-    pub fn new(styles: &[String], neural_default: bool) -> Self {
+    /// values), `neural_default` picks the default engine, `status` receives the model
+    /// setting's reports.
+    pub fn new(styles: &[String], neural_default: bool, status: Arc<PluginStatus>) -> Self {
         let styles: Arc<Vec<String>> = Arc::new(if styles.is_empty() {
             vec!["default".to_string()]
         } else {
@@ -139,6 +150,7 @@ impl XodVoxParams {
             .with_unit(" dB")
             .with_value_to_string(formatters::v2s_f32_rounded(1)),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
+            model: ModelSetting::new(status),
         }
     }
 
@@ -159,8 +171,8 @@ impl XodVoxParams {
 /// The plugin.
 pub struct XodVox {
     params: Arc<XodVoxParams>,
-    model: Option<ModelBundle>,
     status: Arc<PluginStatus>,
+    editor_state: Arc<EguiEditorState>,
     dsp: Option<XodVoxDsp>,
     /// Test hook of the `assert_process_allocs` build: allocate in `process` when the
     /// environment variable `XODVOX_TEST_ALLOCATE_IN_PROCESS` is set at activation, so the
@@ -171,7 +183,10 @@ pub struct XodVox {
 
 impl Default for XodVox {
     fn default() -> Self {
-        let model = ModelBundle::embedded_default().ok();
+        // The style names come from the embedded model (parameters cannot change their
+        // range later; another model's extra styles are not reachable, missing ones fall
+        // back to its style 0).
+        let model = xodvox_infer::ModelBundle::embedded_default().ok();
         // Classical by default: the shipped model measures at parity with the classical
         // engine (val MR-STFT 1.0229 vs 1.0234 through the runtime, models/default/README.md)
         // while its inference (tract, whole context window per hop) costs about a hop of CPU
@@ -179,10 +194,17 @@ impl Default for XodVox {
         let (styles, neural_default) = model
             .as_ref()
             .map_or((Vec::new(), false), |m| (m.meta.style_names(), false));
+        let status = Arc::new(PluginStatus::default());
         Self {
-            params: Arc::new(XodVoxParams::new(&styles, neural_default)),
-            model,
-            status: Arc::new(PluginStatus::default()),
+            params: Arc::new(XodVoxParams::new(&styles, neural_default, status.clone())),
+            status,
+            editor_state: EguiEditorState::from_size(
+                nice_plug::editor::dpi::LogicalSize::new(
+                    f64::from(editor::EDITOR_SIZE.0),
+                    f64::from(editor::EDITOR_SIZE.1),
+                ),
+                1.0,
+            ),
             dsp: None,
             #[cfg(feature = "assert_process_allocs")]
             allocate_in_process: false,
@@ -223,10 +245,18 @@ impl Plugin for XodVox {
 
     type SysExMessage = ();
     type BackgroundTask = ();
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::XodVoxEditor>;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.status.clone(),
+            self.editor_state.clone(),
+        )
     }
 
     fn activate(
@@ -257,11 +287,11 @@ impl Plugin for XodVox {
         // Hosts activate again after every change of settings; rebuild only when needed
         // (building starts the inference thread and loads the model).
         if self.dsp.as_ref().map(XodVoxDsp::settings) != Some(settings) {
-            self.dsp = Some(XodVoxDsp::new(
-                settings,
-                self.model.as_ref(),
-                self.status.clone(),
-            ));
+            let model = self.params.model.shared();
+            let (neural, availability) = model.build_engine(&settings);
+            let dsp = XodVoxDsp::with_engine(settings, neural, availability, self.status.clone());
+            model.attach(dsp.settings(), dsp.engine_handoff());
+            self.dsp = Some(dsp);
         }
         if let Some(dsp) = self.dsp.as_mut() {
             context.set_latency_samples(dsp.latency_samples() as u32);
