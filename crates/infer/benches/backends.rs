@@ -18,6 +18,8 @@ use xodvox_infer::{available_backends, load_backend, ModelBundle, PhaseBackend, 
 /// Inputs shared by every path.
 struct Inputs {
     bins: usize,
+    /// Guide inputs per frame (advance, lock), at least 1.
+    guides: usize,
     frames: usize,
     mag: Vec<f32>,
     advance: Vec<f32>,
@@ -32,12 +34,14 @@ impl Inputs {
         let frames = bundle.meta.context_frames;
         Self {
             bins,
+            guides: bundle.meta.guide_inputs().max(1),
             frames,
             mag: (0..bins * frames)
                 .map(|i| ((i % 97) as f32) * 0.1)
                 .collect(),
-            // Advance deviations for models with that input (ignored by the others).
-            advance: (0..bins * frames)
+            // Guide values (advance, then lock) for models with those inputs (ignored by the
+            // others).
+            advance: (0..bins * frames * bundle.meta.guide_inputs().max(1))
                 .map(|i| ((i % 13) as f32 - 6.0) * 0.2)
                 .collect(),
             control: vec![0.0f32; bundle.meta.n_controls],
@@ -72,7 +76,7 @@ impl Path {
                 .step(
                     state,
                     black_box(&x.mag[..x.bins]),
-                    Some(&x.advance[..x.bins]),
+                    Some(&x.advance[..x.bins * x.guides]),
                     &x.control,
                     out,
                 )

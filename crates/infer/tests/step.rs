@@ -77,7 +77,9 @@ fn step_vs_window(backend: &mut dyn PhaseBackend, b: &ModelBundle, frames: usize
     let mut state = StepState::new(meta.step.as_ref().unwrap());
     assert!(!state.is_empty());
     let mut window = MagnitudeWindow::new(bins, meta.context_frames);
-    let mut adv_window = AdvanceWindow::new(bins, meta.context_frames);
+    // Guide values: advance, then lock for models with it (one window row per value).
+    let guides = meta.guide_inputs().max(1);
+    let mut adv_window = AdvanceWindow::new(bins * guides, meta.context_frames);
     let mut control = vec![0.0f32; meta.n_controls];
     let controls = Controls {
         stretch: 1.5,
@@ -90,7 +92,7 @@ fn step_vs_window(backend: &mut dyn PhaseBackend, b: &ModelBundle, frames: usize
         bins,
         t: 0,
     };
-    let (mut mag, mut adv) = (vec![0.0f32; bins], vec![0.0f32; bins]);
+    let (mut mag, mut adv) = (vec![0.0f32; bins], vec![0.0f32; bins * guides]);
     let (mut a, mut s) = (vec![0.0f32; 2 * bins], vec![0.0f32; 2 * bins]);
     let mut first = vec![0.0f32; 2 * bins];
     let mut worst = 0.0f32;
