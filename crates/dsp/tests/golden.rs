@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
 use xodvox_dsp::stft::{istft, stft};
-use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
 use xodvox_dsp::transient::TransientDetector;
+use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/stft")
@@ -218,7 +218,10 @@ fn classic_engine_matches_the_training_port() {
         }
     }
     // The noise burst mid-stream must fire a reset, not only the start of the signal.
-    assert!(fired.iter().any(|&f| f > 0), "no mid-stream transient: {fired:?}");
+    assert!(
+        fired.iter().any(|&f| f > 0),
+        "no mid-stream transient: {fired:?}"
+    );
     // float32 accumulation over 24 frames against float64.
     assert!(worst < 2e-3, "largest phase difference {worst} rad");
 }
