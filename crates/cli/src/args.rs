@@ -117,6 +117,11 @@ pub struct RenderArgs {
     /// Directory with the neural model bundle (model.onnx + model.json); only with --engine neural.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Style of the neural engine: one of the model's styles (the processes its training targets
+    /// came from, e.g. rb-fine, rb-crisp, rb-formant, sox for the shipped model; an unknown name
+    /// lists them). Default: the model's first style. Only with --engine neural.
+    #[arg(long, value_name = "NAME")]
+    pub style: Option<String>,
     /// Output sample format: f32 (32-bit float, default), i24 or i16 (integer PCM, clipped).
     #[arg(long, value_enum, default_value_t = OutputFormat::F32)]
     pub format: OutputFormat,

@@ -21,6 +21,28 @@ pub struct NeuralSetup {
     pub n_fft: usize,
     /// Synthesis hop of the model.
     pub hop: usize,
+    /// The model's style names (its `style` control's classes), in index order.
+    pub styles: Vec<String>,
+}
+
+impl NeuralSetup {
+    /// Index of style `name` among the model's styles.
+    ///
+    /// # Errors
+    /// Usage error naming the model's styles when `name` is not one of them.
+    pub fn style_index(&self, name: &str) -> Result<usize, CliError> {
+        self.styles.iter().position(|s| s == name).ok_or_else(|| {
+            let known = if self.styles.is_empty() {
+                "the model has no style control".to_string()
+            } else {
+                format!("the model's styles are {}", self.styles.join(", "))
+            };
+            CliError::new(
+                ExitKind::Usage,
+                format!("--style {name}: unknown style; {known}"),
+            )
+        })
+    }
 }
 
 /// Loads `DIR/model.onnx` + `DIR/model.json` (or, without `--model`, the shipped default model
@@ -61,6 +83,7 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
         sample_rate: meta.sample_rate,
         n_fft: meta.n_fft,
         hop: meta.hop,
+        styles: meta.style_names(),
     })
 }
 

@@ -39,9 +39,19 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
             "--model DIR is only used with --engine neural",
         ));
     }
+    if args.engine == EngineChoice::Classic && args.style.is_some() {
+        return Err(CliError::new(
+            ExitKind::Usage,
+            "--style NAME is only used with --engine neural",
+        ));
+    }
     let neural = match args.engine {
         EngineChoice::Neural => Some(crate::neural::load(args.model.as_deref())?),
         EngineChoice::Classic => None,
+    };
+    let style_index = match (&neural, &args.style) {
+        (Some(n), Some(name)) => n.style_index(name)?,
+        _ => 0,
     };
 
     check_not_same_file(&args.input, &args.output)?;
@@ -72,6 +82,7 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         pitch_semitones: total_pitch,
         n_fft: neural.as_ref().map_or(2048, |n| n.n_fft),
         hop: neural.as_ref().map_or(512, |n| n.hop),
+        style_index,
     };
     let seconds_in = audio.num_frames() as f64 / f64::from(audio.sample_rate);
     let bar = progress_bar(args.quiet || seconds_in < PROGRESS_MIN_SECONDS);

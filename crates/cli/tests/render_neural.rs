@@ -118,3 +118,80 @@ fn neural_without_model_uses_the_embedded_default_and_a_broken_one_fails_clearly
     assert!(err.contains("model.json"), "{err}");
     assert!(!out.exists(), "no output may be left behind");
 }
+
+fn read_samples(path: &Path) -> Vec<f32> {
+    hound::WavReader::open(path)
+        .unwrap()
+        .into_samples::<f32>()
+        .map(|s| s.unwrap())
+        .collect()
+}
+
+/// `--style` selects the model's style (the shipped model was trained with the target style as
+/// a control, so another style renders differently); an unknown style lists the model's
+/// styles, and the classical engine refuses the option.
+#[test]
+fn style_option_selects_the_models_style() {
+    let d = tempfile::tempdir().unwrap();
+    let inp = d.path().join("in.wav");
+    write_wav(&inp, 48_000, 1, 24_000);
+    let render = |style: Option<&str>, out: &Path| {
+        let mut args = vec![
+            "render",
+            inp.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--engine",
+            "neural",
+            "--pitch",
+            "3",
+            "--quiet",
+        ];
+        if let Some(s) = style {
+            args.extend(["--style", s]);
+        }
+        xodvox(&args)
+    };
+    let (first, named, other) = (
+        d.path().join("first.wav"),
+        d.path().join("named.wav"),
+        d.path().join("other.wav"),
+    );
+    let styles = xodvox_infer::ModelBundle::embedded_default()
+        .unwrap()
+        .meta
+        .style_names();
+    assert!(styles.len() >= 2, "the shipped model has several styles");
+    for (style, out) in [(None, &first), (Some(styles[0].as_str()), &named)] {
+        let o = render(style, out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = render(Some(styles[1].as_str()), &other);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        read_samples(&first),
+        read_samples(&named),
+        "default = first style"
+    );
+    let diff = read_samples(&first)
+        .iter()
+        .zip(read_samples(&other))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff > 1e-4, "the style changes nothing ({diff})");
+
+    let o = render(Some("no-such-style"), &d.path().join("x.wav"));
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no-such-style") && err.contains(&styles[1]),
+        "{err}"
+    );
+    let o = xodvox(&[
+        "render",
+        inp.to_str().unwrap(),
+        d.path().join("y.wav").to_str().unwrap(),
+        "--style",
+        &styles[0],
+    ]);
+    assert_eq!(o.status.code(), Some(2), "--style without --engine neural");
+}

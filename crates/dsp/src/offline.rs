@@ -21,6 +21,9 @@ pub struct RenderSettings {
     pub n_fft: usize,
     /// Synthesis hop in samples.
     pub hop: usize,
+    /// Style index for learned engines (the model's `style` control); 0 = the first style.
+    /// The classical engine ignores it.
+    pub style_index: usize,
 }
 
 impl Default for RenderSettings {
@@ -31,6 +34,7 @@ impl Default for RenderSettings {
             pitch_semitones: 0.0,
             n_fft: 2048,
             hop: 512,
+            style_index: 0,
         }
     }
 }
@@ -89,7 +93,7 @@ pub fn render_offline(
     st.set_controls(Controls {
         stretch: settings.stretch,
         pitch_semitones: settings.pitch_semitones,
-        style_index: 0,
+        style_index: settings.style_index,
     })?;
     let out_len = (len as f64 * settings.stretch).round() as usize;
     let skip = st.output_offset().round() as usize;

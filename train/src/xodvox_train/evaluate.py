@@ -10,8 +10,9 @@ target's mid:
   first frame's analysis phase, inverse STFT, resampled by the pitch ratio);
 - **classical**: ``xodvox render IN OUT --stretch S --pitch P`` (the Rust classical engine),
   skipped with a note when the ``xodvox`` binary is not found;
-- **model_runtime** (``--runtime``): ``xodvox render --engine neural --model BUNDLE``, the model
-  as the Rust runtime really runs it (per-channel magnitudes, transient resets, rubato).
+- **model_runtime** (``--runtime``): ``xodvox render --engine neural --model BUNDLE --style
+  STYLE`` (the entry's style when the model has it), the model as the Rust runtime really runs
+  it (per-channel magnitudes, transient resets, rubato).
 
 Metrics (means over entries x channels): multi-resolution STFT distance (spectral convergence +
 log magnitude, FFT 512/1024/2048), spectral convergence alone, waveform L1. Outputs are trimmed
@@ -134,14 +135,21 @@ def find_xodvox(explicit: Path | None) -> Path | None:
 
 
 def run_classical(
-    binary: Path, entry: ManifestEntry, input_path: Path, tmp: Path, bundle: Path | None = None
+    binary: Path,
+    entry: ManifestEntry,
+    input_path: Path,
+    tmp: Path,
+    bundle: Path | None = None,
+    style: str | None = None,
 ) -> np.ndarray:
     """``xodvox render`` output, ``(frames, channels)`` float32: the classical engine, or the
-    neural engine with ``bundle`` (``--engine neural --model BUNDLE``)."""
+    neural engine with ``bundle`` (``--engine neural --model BUNDLE [--style STYLE]``)."""
     out = tmp / f"{entry.id}.wav"
     cmd = [str(binary), "render", str(input_path), str(out), "--quiet"]
     if bundle is not None:
         cmd += ["--engine", "neural", "--model", str(bundle)]
+        if style is not None:
+            cmd += ["--style", style]
     cmd += ["--stretch", repr(entry.stretch), "--pitch", repr(entry.pitch_semitones)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -193,7 +201,9 @@ def evaluate(
                 classical = run_classical(binary, entry, input_path, Path(tmp)).mean(axis=1)
                 row["classical"] = metrics(fit_length(classical, n), target, mrstft)
                 if runtime:
-                    rendered = run_classical(binary, entry, input_path, Path(tmp), bundle)
+                    # The entry's style, as the emulation uses, when the model knows it.
+                    style = entry.style if entry.style in meta.get("styles", []) else None
+                    rendered = run_classical(binary, entry, input_path, Path(tmp), bundle, style)
                     row["model_runtime"] = metrics(
                         fit_length(rendered.mean(axis=1), n), target, mrstft
                     )
