@@ -187,10 +187,10 @@ impl Default for XodVox {
         // range later; another model's extra styles are not reachable, missing ones fall
         // back to its style 0).
         let model = xodvox_infer::ModelBundle::embedded_default().ok();
-        // Classical by default: the shipped model measures at parity with the classical
-        // engine (val MR-STFT 1.0229 vs 1.0234 through the runtime, models/default/README.md)
-        // while its inference (tract, whole context window per hop) costs about a hop of CPU
-        // on a 2-core machine, so it would mostly miss deadlines. Neural is one click away.
+        // Classical by default: the shipped model beats the classical engine only modestly
+        // (val MR-STFT 1.0036 vs 1.0234 through the runtime, models/default/README.md) while
+        // its tract inference (one frame per hop) needs about a quarter of a core on a 2-core
+        // machine and misses some deadlines. Neural is one click away.
         let (styles, neural_default) = model
             .as_ref()
             .map_or((Vec::new(), false), |m| (m.meta.style_names(), false));
