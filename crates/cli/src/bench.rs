@@ -1,14 +1,21 @@
-//! `xodvox bench`: wall-clock comparison of XodVox classical with Rubber Band (R3 and R2) and SoX
-//! on one generated signal, in the same run. Prints a Markdown table; asserts nothing about speed.
+//! `xodvox bench`: wall-clock comparison of XodVox classical and neural (the embedded default
+//! model, every backend compiled in and loadable) with Rubber Band (R3 and R2) and SoX on one
+//! generated signal, in the same run, plus the neural engine's per-hop inference times. Prints
+//! Markdown tables; asserts nothing about speed.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
+use xodvox_infer::{
+    available_backends, load_backend, BackendKind, InferError, ModelBundle, NeuralPhaseEngine,
+    PhaseBackend, StepState,
+};
 
 use crate::args::BenchArgs;
 use crate::errors::{CliError, ExitKind, Tag};
@@ -68,6 +75,25 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         eprintln!("bench: XodVox classical, {}", task.name);
         rows.push(time_xodvox_in_process(&signal, task, args.runs).tag(ExitKind::Other)?);
     }
+    let mut hops = Vec::new();
+    let bundle = ModelBundle::embedded_default()
+        .context("embedded default model")
+        .tag(ExitKind::Other)?;
+    for kind in available_backends() {
+        let name = format!("{kind:?}").to_lowercase();
+        if let Err(e) = load_backend(kind, &bundle) {
+            notes.push(format!("XodVox neural ({name}): skipped, {e}"));
+            continue;
+        }
+        for task in TASKS {
+            eprintln!("bench: XodVox neural ({name}), {}", task.name);
+            let (row, times) =
+                time_neural_in_process(&signal, task, args.runs, &bundle, kind, &name)
+                    .tag(ExitKind::Other)?;
+            rows.push(row);
+            hops.push((format!("{name}, {}", task.name), times));
+        }
+    }
     let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;
     let external = external_commands(&exe);
     for (engine, program, build) in external {
@@ -95,7 +121,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         }
     }
 
-    let table = format_table(&rows, &notes, audio_seconds, args.runs);
+    let mut table = format_table(&rows, &notes, audio_seconds, args.runs);
+    table.push_str(&format_hop_table(&hops, bundle.meta.hop, BENCH_SAMPLE_RATE));
     print!("{table}");
     if let Some(path) = &args.out {
         std::fs::write(path, &table)
@@ -202,6 +229,145 @@ fn time_xodvox_in_process(signal: &[Vec<f32>], task: Task, runs: u32) -> anyhow:
         seconds,
         output_seconds,
     })
+}
+
+/// A backend that records the wall time of every inference call (one per hop).
+struct TimedBackend {
+    inner: Box<dyn PhaseBackend>,
+    times: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl TimedBackend {
+    /// Records the time since `started` (the bench is offline: locking here is fine).
+    fn record(&self, started: Instant) {
+        if let Ok(mut t) = self.times.lock() {
+            t.push(started.elapsed());
+        }
+    }
+}
+
+impl PhaseBackend for TimedBackend {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn run(
+        &mut self,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        frames: usize,
+        control: &[f32],
+        phase_out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let started = Instant::now();
+        let out = self.inner.run(mag, advance, frames, control, phase_out);
+        self.record(started);
+        out
+    }
+
+    fn has_step(&self) -> bool {
+        self.inner.has_step()
+    }
+
+    fn step(
+        &mut self,
+        state: &mut StepState,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        control: &[f32],
+        phase_out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let started = Instant::now();
+        let out = self.inner.step(state, mag, advance, control, phase_out);
+        self.record(started);
+        out
+    }
+}
+
+/// The neural engine (embedded default model, inline: every hop waits for its inference) on
+/// `task`: the fastest of `runs` renders, and every inference time of that render.
+fn time_neural_in_process(
+    signal: &[Vec<f32>],
+    task: Task,
+    runs: u32,
+    bundle: &ModelBundle,
+    kind: BackendKind,
+    name: &str,
+) -> anyhow::Result<(Row, Vec<Duration>)> {
+    let settings = RenderSettings {
+        sample_rate: f64::from(BENCH_SAMPLE_RATE),
+        stretch: task.stretch,
+        pitch_semitones: task.pitch_semitones,
+        n_fft: bundle.meta.n_fft,
+        hop: bundle.meta.hop,
+        ..RenderSettings::default()
+    };
+    let mut best: Option<(f64, f64, Vec<Duration>)> = None;
+    for _ in 0..runs.max(1) {
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let backend = TimedBackend {
+            inner: load_backend(kind, bundle)?,
+            times: times.clone(),
+        };
+        let engine = NeuralPhaseEngine::new(bundle.meta.clone(), Box::new(backend));
+        let started = Instant::now();
+        let result = render_offline(signal, &settings, Box::new(engine), &mut |_, _| {})?;
+        let seconds = started.elapsed().as_secs_f64();
+        let frames = result.channels.first().map_or(0, Vec::len);
+        let times = std::mem::take(&mut *times.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+        if best.as_ref().is_none_or(|b| seconds < b.0) {
+            best = Some((seconds, frames as f64 / f64::from(BENCH_SAMPLE_RATE), times));
+        }
+    }
+    let (seconds, output_seconds, times) = best.context("no run")?;
+    Ok((
+        Row {
+            engine: format!("XodVox neural ({name}, in process)"),
+            task: task.name,
+            seconds,
+            output_seconds: Some(output_seconds),
+        },
+        times,
+    ))
+}
+
+/// Per-hop inference times of the neural renders: median, p99, max and the share of one core
+/// (mean time / hop duration).
+fn format_hop_table(runs: &[(String, Vec<Duration>)], hop: usize, sample_rate: u32) -> String {
+    let mut s = String::new();
+    if runs.is_empty() {
+        return s;
+    }
+    let hop_ms = hop as f64 * 1000.0 / f64::from(sample_rate);
+    let _ = writeln!(
+        s,
+        "\nNeural inference per hop (embedded default model, one inference per hop for all \
+         channels; hop {hop_ms:.2} ms):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| backend, task | hops | median ms | p99 ms | max ms | share of a core |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    for (label, times) in runs {
+        let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        if ms.is_empty() {
+            continue;
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+        let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+        let _ = writeln!(
+            s,
+            "| {label} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            ms.len(),
+            at(0.5),
+            at(0.99),
+            ms[ms.len() - 1],
+            mean / hop_ms
+        );
+    }
+    s
 }
 
 /// Runs a command, returns its wall time and the duration of the WAV it wrote (if readable).
@@ -343,5 +509,18 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("Note: rubberband: skipped"));
+    }
+
+    #[test]
+    fn hop_table_reports_median_p99_max_and_core_share() {
+        let times: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let t = format_hop_table(&[("tract, pitch +3 st".into(), times)], 512, 48_000);
+        // Median of 1..=100 ms (index 50 of 99 -> 51 ms), p99 at index 98 -> 99 ms, max 100,
+        // mean 50.5 ms over a 10.67 ms hop.
+        assert!(
+            t.contains("| tract, pitch +3 st | 100 | 51.000 | 99.000 | 100.000 | 4.734 |"),
+            "{t}"
+        );
+        assert!(format_hop_table(&[], 512, 48_000).is_empty());
     }
 }

@@ -75,6 +75,10 @@ fn bench_prints_a_markdown_table() {
         "| XodVox classical (in process) | stretch x1.5 |",
         "| XodVox classical (in process) | pitch +3 st |",
         "| XodVox classical (CLI, incl. I/O) | stretch x1.5 |",
+        "| XodVox neural (tract, in process) | stretch x1.5 |",
+        "| XodVox neural (tract, in process) | pitch +3 st |",
+        "| tract, pitch +3 st |",
+        "| backend, task | hops | median ms | p99 ms | max ms | share of a core |",
     ] {
         assert!(table.contains(row), "missing row {row:?}:\n{table}");
     }
@@ -95,7 +99,7 @@ fn bench_prints_a_markdown_table() {
         "--out file differs from stdout"
     );
     // The stretched outputs of every measured tool last 1.5 s: conventions are right.
-    for line in table.lines().filter(|l| l.contains("stretch x1.5")) {
+    for line in table.lines().filter(|l| l.contains("| stretch x1.5 |")) {
         assert!(
             line.trim_end().ends_with("| 1.50 |"),
             "wrong output length: {line}"
