@@ -127,16 +127,8 @@ fn backends_reproduce_onnxruntime_output(name: &str) {
     let kinds = available_backends();
     assert!(!kinds.is_empty(), "no backend compiled in");
     for kind in kinds {
-        let mut backend = match load_backend(kind, &b) {
-            Ok(be) => be,
-            Err(e)
-                if std::env::var_os("XODVOX_REQUIRE_ALL_BACKENDS").is_none()
-                    && format!("{e}").contains("not available") =>
-            {
-                eprintln!("skipping {kind:?}: {e}");
-                continue;
-            }
-            Err(e) => panic!("{kind:?}: {e}"),
+        let Some(mut backend) = backend_or_skip(kind, &b) else {
+            continue;
         };
         let mut out = vec![0.0f32; 2 * bins];
         // Causal network: the window of frames 0..=t gives output frame t of the whole clip.
