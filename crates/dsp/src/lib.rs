@@ -18,6 +18,7 @@ pub use classic::ClassicPhaseEngine;
 pub use error::DspError;
 pub use offline::{classic_engine, render_offline, RenderResult, RenderSettings};
 pub use phase::{Controls, IdentityPhaseEngine, PhaseEngine, PhaseFrame};
+pub use resample::RateBridge;
 pub use stft::StftConfig;
 pub use stretcher::{
     pitch_ratio, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES,

@@ -4,7 +4,8 @@
 
 use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{
-    Adjustable, Async, FixedAsync, Resampler, SincInterpolationParameters, WindowFunction,
+    Adjustable, Async, Fft, FixedAsync, FixedSync, Resampler, SincInterpolationParameters,
+    WindowFunction,
 };
 
 use crate::error::DspError;
@@ -102,5 +103,284 @@ impl PitchResampler {
     /// Clears the filter state.
     pub fn reset(&mut self) {
         self.inner.reset();
+    }
+}
+
+/// Smallest chunk, in samples at the inner rate, that a [`RateBridge`] converts at a time:
+/// the FFT resampler's anti-aliasing filter is as long as one chunk, so shorter chunks
+/// would widen its transition band (and longer ones add latency).
+pub const BRIDGE_MIN_INNER_CHUNK: usize = 256;
+
+/// Runs a processor that needs one fixed sample rate (the model's) inside a stream at
+/// another: the outer signal is collected into fixed chunks, converted to the inner rate
+/// with rubato's synchronous FFT resampler, processed, converted back and played one chunk
+/// later. Chunks are counted from the last reset, so the output does not depend on how
+/// callers split the stream, and the added latency is constant
+/// ([`added_latency`](Self::added_latency)). Never allocates after construction.
+pub struct RateBridge {
+    down: Fft<f32>,
+    up: Fft<f32>,
+    channels: usize,
+    outer_rate: f64,
+    inner_rate: f64,
+    outer_chunk: usize,
+    inner_chunk: usize,
+    /// Outer input collected for the next chunk, `channels × outer_chunk`.
+    collect: Vec<Vec<f32>>,
+    /// Outer output of the last converted chunk, played while the next one is collected.
+    play: Vec<Vec<f32>>,
+    /// Position inside the current chunk.
+    fill: usize,
+    inner_in: Vec<Vec<f32>>,
+    inner_out: Vec<Vec<f32>>,
+}
+
+impl RateBridge {
+    /// A bridge between `outer_rate` (the stream's) and `inner_rate` (the processor's), both
+    /// whole numbers of Hz, for `channels` channels.
+    ///
+    /// # Errors
+    /// [`DspError::Resampler`] if rubato refuses the rates (zero) or the chunk sizes do not
+    /// come out as planned.
+    pub fn new(outer_rate: u32, inner_rate: u32, channels: usize) -> Result<Self, DspError> {
+        let err =
+            |e: String| DspError::Resampler(format!("{outer_rate} Hz <-> {inner_rate} Hz: {e}"));
+        if outer_rate == 0 || inner_rate == 0 || channels == 0 {
+            return Err(err("rates and channels must be positive".into()));
+        }
+        let (outer, inner) = (outer_rate as usize, inner_rate as usize);
+        let g = gcd(outer, inner);
+        let (min_outer, min_inner) = (outer / g, inner / g);
+        let k = BRIDGE_MIN_INNER_CHUNK.div_ceil(min_inner);
+        let (outer_chunk, inner_chunk) = (k * min_outer, k * min_inner);
+        let make = |from: usize, to: usize, chunk: usize| {
+            Fft::<f32>::new_custom(
+                from,
+                to,
+                chunk,
+                1,
+                channels,
+                WindowFunction::BlackmanHarris2,
+                FixedSync::Both,
+            )
+            .map_err(|e| err(e.to_string()))
+        };
+        let down = make(outer, inner, outer_chunk)?;
+        let up = make(inner, outer, inner_chunk)?;
+        if down.input_frames_next() != outer_chunk
+            || down.output_frames_next() != inner_chunk
+            || up.input_frames_next() != inner_chunk
+            || up.output_frames_next() != outer_chunk
+        {
+            return Err(err(format!(
+                "unexpected chunk sizes {}→{} / {}→{}",
+                down.input_frames_next(),
+                down.output_frames_next(),
+                up.input_frames_next(),
+                up.output_frames_next()
+            )));
+        }
+        Ok(Self {
+            down,
+            up,
+            channels,
+            outer_rate: f64::from(outer_rate),
+            inner_rate: f64::from(inner_rate),
+            outer_chunk,
+            inner_chunk,
+            collect: vec![vec![0.0; outer_chunk]; channels],
+            play: vec![vec![0.0; outer_chunk]; channels],
+            fill: 0,
+            inner_in: vec![vec![0.0; inner_chunk]; channels],
+            inner_out: vec![vec![0.0; inner_chunk]; channels],
+        })
+    }
+
+    /// The stream's sample rate.
+    pub fn outer_rate(&self) -> f64 {
+        self.outer_rate
+    }
+
+    /// The processor's sample rate.
+    pub fn inner_rate(&self) -> f64 {
+        self.inner_rate
+    }
+
+    /// Samples per chunk at the outer and at the inner rate.
+    pub fn chunks(&self) -> (usize, usize) {
+        (self.outer_chunk, self.inner_chunk)
+    }
+
+    /// Latency (outer samples) of the whole bridge around a processor whose own latency is
+    /// `inner_latency` inner samples: one chunk of collection, the two resamplers' delays
+    /// (half their FFT length each) and the processor's latency, rescaled.
+    pub fn added_latency(&self, inner_latency: f64) -> f64 {
+        let scale = self.outer_rate / self.inner_rate;
+        self.outer_chunk as f64
+            + (self.down.output_delay() as f64 + inner_latency) * scale
+            + self.up.output_delay() as f64
+    }
+
+    /// Clears all audio state (no allocation).
+    pub fn reset(&mut self) {
+        self.down.reset();
+        self.up.reset();
+        for buf in [
+            &mut self.collect,
+            &mut self.play,
+            &mut self.inner_in,
+            &mut self.inner_out,
+        ] {
+            buf.iter_mut()
+                .for_each(|c| c.iter_mut().for_each(|v| *v = 0.0));
+        }
+        self.fill = 0;
+    }
+
+    /// Streams `input` (outer rate, one slice per channel, equal lengths) through
+    /// `process`, which receives equal-length inner-rate input and output slices (one
+    /// chunk each) and must fill the output; writes as many outer samples to `output`.
+    /// Never allocates.
+    pub fn process<F>(&mut self, input: &[&[f32]], output: &mut [&mut [f32]], mut process: F)
+    where
+        F: FnMut(&[&[f32]], &mut [&mut [f32]]),
+    {
+        let channels = self.channels.min(input.len()).min(output.len());
+        let len = input
+            .iter()
+            .take(channels)
+            .map(|c| c.len())
+            .min()
+            .unwrap_or(0);
+        let mut pos = 0;
+        while pos < len {
+            let n = (self.outer_chunk - self.fill).min(len - pos);
+            for c in 0..channels {
+                let span = self.fill..self.fill + n;
+                self.collect[c][span.clone()].copy_from_slice(&input[c][pos..pos + n]);
+                output[c][pos..pos + n].copy_from_slice(&self.play[c][span]);
+            }
+            self.fill += n;
+            pos += n;
+            if self.fill == self.outer_chunk {
+                self.fill = 0;
+                self.convert_chunk(&mut process);
+            }
+        }
+    }
+
+    fn convert_chunk<F>(&mut self, process: &mut F)
+    where
+        F: FnMut(&[&[f32]], &mut [&mut [f32]]),
+    {
+        let ch = self.channels;
+        {
+            let inp = SequentialSliceOfVecs::new(&self.collect, ch, self.outer_chunk)
+                .expect("chunk sized at construction");
+            let mut outp = SequentialSliceOfVecs::new_mut(&mut self.inner_in, ch, self.inner_chunk)
+                .expect("chunk sized at construction");
+            // Sizes are fixed at construction and checked there, so this cannot fail.
+            let _ = self.down.process_into_buffer(&inp, &mut outp, None);
+        }
+        {
+            let ins: [&[f32]; 8] =
+                std::array::from_fn(|c| self.inner_in.get(c).map_or(&[][..], |v| &v[..]));
+            let mut it = self.inner_out.iter_mut();
+            let mut outs: [&mut [f32]; 8] =
+                std::array::from_fn(|_| it.next().map_or(&mut [][..], |v| &mut v[..]));
+            process(&ins[..ch.min(8)], &mut outs[..ch.min(8)]);
+        }
+        let inp = SequentialSliceOfVecs::new(&self.inner_out, ch, self.inner_chunk)
+            .expect("chunk sized at construction");
+        let mut outp = SequentialSliceOfVecs::new_mut(&mut self.play, ch, self.outer_chunk)
+            .expect("chunk sized at construction");
+        let _ = self.up.process_into_buffer(&inp, &mut outp, None);
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(i: &[&[f32]], o: &mut [&mut [f32]]) {
+        for (o, i) in o.iter_mut().zip(i) {
+            o.copy_from_slice(i);
+        }
+    }
+
+    /// Through an identity processor: (impulse peak position, its fractional centroid of
+    /// the squared response around the peak).
+    fn impulse_through(outer: u32, at: usize, n: usize) -> (usize, f64, f64) {
+        let mut b = RateBridge::new(outer, 48_000, 1).unwrap();
+        let mut x = vec![0.0f32; n];
+        x[at] = 1.0;
+        let mut y = vec![0.0f32; n];
+        b.process(&[&x], &mut [&mut y], copy);
+        let peak = (0..n)
+            .max_by(|&a, &c| y[a].abs().total_cmp(&y[c].abs()))
+            .unwrap();
+        let lo = peak.saturating_sub(32);
+        let hi = (peak + 33).min(n);
+        let e: f64 = (lo..hi).map(|i| f64::from(y[i]).powi(2)).sum();
+        let c: f64 = (lo..hi)
+            .map(|i| i as f64 * f64::from(y[i]).powi(2))
+            .sum::<f64>()
+            / e;
+        (peak, c - at as f64, b.added_latency(0.0))
+    }
+
+    #[test]
+    fn impulse_lands_at_the_added_latency() {
+        for rate in [44_100, 48_000, 88_200, 96_000, 192_000, 32_000] {
+            for at in [0, 101, 777] {
+                let (peak, centroid, latency) = impulse_through(rate, at, 20_000);
+                assert!(
+                    (centroid - latency).abs() < 0.01,
+                    "{rate} Hz: centroid {centroid} vs {latency}"
+                );
+                assert_eq!((peak - at) as f64, latency.round(), "{rate} Hz");
+            }
+        }
+    }
+
+    #[test]
+    fn passband_is_flat_to_20_khz_and_the_inner_nyquist_is_respected() {
+        for rate in [44_100u32, 96_000] {
+            let n = rate as usize;
+            let tones: &[f64] = if rate > 48_000 {
+                &[100.0, 1_000.0, 10_000.0, 16_000.0, 20_000.0, 30_000.0]
+            } else {
+                &[100.0, 1_000.0, 10_000.0, 16_000.0, 20_000.0]
+            };
+            for &f in tones {
+                let x: Vec<f32> = (0..n)
+                    .map(|i| {
+                        (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(rate)).sin() as f32
+                            * 0.5
+                    })
+                    .collect();
+                let mut y = vec![0.0f32; n];
+                let mut b = RateBridge::new(rate, 48_000, 1).unwrap();
+                b.process(&[&x], &mut [&mut y], copy);
+                let rms = |v: &[f32]| {
+                    (v.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+                };
+                let gain_db = 20.0 * (rms(&y[n / 4..]) / rms(&x[n / 4..])).log10();
+                if f < 20_500.0 {
+                    assert!(gain_db.abs() < 0.05, "{rate} Hz, {f} Hz: {gain_db:.3} dB");
+                } else {
+                    // Above the inner rate's Nyquist: removed by the anti-aliasing filter.
+                    assert!(gain_db < -100.0, "{rate} Hz, {f} Hz: {gain_db:.3} dB");
+                }
+            }
+        }
     }
 }

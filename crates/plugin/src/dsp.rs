@@ -4,19 +4,22 @@
 //! Signal flow per channel:
 //!
 //! ```text
-//! input ─┬─ sanitise ─ Stretcher (stretch 1, pitch) ─ delay D(p) = L_max − L(p) ─┐
-//!        │                                                                      ├─ mix ─ gain ─ bypass ─ output
-//!        └─ sanitise ─ delay L_max ─────────────────────────────────────────────┘
+//! input ─┬─ sanitise ─ [to 48 kHz] ─ Stretcher (stretch 1, pitch) ─ [back] ─ delay D(p) = L_max − L(p) ─┐
+//!        │                                                                                          ├─ mix ─ gain ─ bypass ─ output
+//!        └─ sanitise ─ delay L_max ─────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! `L(p)` is the stretcher's latency at pitch `p`; `L_max` (its maximum over the pitch range,
-//! plus a small margin) is the one constant latency reported to the host. The compensating
-//! delay glides when the pitch moves, so automation never clicks, and is exact once the
-//! pitch settles.
+//! The stretcher and both phase engines always run at the model's rate, 48 kHz; at any other
+//! host rate a [`RateBridge`] converts in and out (rubato's FFT resampler). `L(p)` is the
+//! latency of that wet core at pitch `p`; `L_max` (its maximum over the pitch range, plus a
+//! small margin) is the one constant latency reported to the host. The compensating delay
+//! glides when the pitch moves, so automation never clicks, and is exact once the pitch
+//! settles.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
+use xodvox_dsp::resample::RateBridge;
 use xodvox_dsp::{
     pitch_ratio, Controls, StftConfig, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES,
     MIN_PITCH_SEMITONES,
@@ -33,8 +36,9 @@ pub const MAX_CHANNELS: usize = 2;
 /// Controls are updated on a fixed grid of this many samples (counted from the last reset),
 /// so the output does not depend on how the host splits the stream into blocks.
 pub const CONTROL_GRID: usize = 32;
-/// The sample rate the neural model was trained at; other rates use the classical engine.
-pub const MODEL_SAMPLE_RATE: f64 = 48_000.0;
+/// The rate the stretcher and both phase engines run at, whatever the host's: the rate
+/// the neural model was trained at. Other host rates are converted in and out.
+pub const MODEL_SAMPLE_RATE: u32 = 48_000;
 
 /// Pitch glide time (parameter smoothing), seconds.
 const PITCH_GLIDE_S: f64 = 0.05;
@@ -102,8 +106,8 @@ pub enum NeuralAvailability {
     Ready = 0,
     /// No model was given.
     NoModel = 1,
-    /// The sample rate is not the model's (48 kHz): the classical engine is used.
-    WrongSampleRate = 2,
+    /// The model was trained at another sample rate than the engine's 48 kHz.
+    WrongModelRate = 2,
     /// The model could not be loaded into the backend, or its framing differs.
     LoadFailed = 3,
 }
@@ -112,7 +116,7 @@ impl NeuralAvailability {
     fn from_u8(v: u8) -> Self {
         match v {
             0 => Self::Ready,
-            2 => Self::WrongSampleRate,
+            2 => Self::WrongModelRate,
             3 => Self::LoadFailed,
             _ => Self::NoModel,
         }
@@ -123,7 +127,7 @@ impl NeuralAvailability {
         match self {
             Self::Ready => "neural engine ready",
             Self::NoModel => "no model: classical engine",
-            Self::WrongSampleRate => "neural model needs 48 kHz: classical engine at this rate",
+            Self::WrongModelRate => "model is not a 48 kHz model: classical engine",
             Self::LoadFailed => "model failed to load: classical engine",
         }
     }
@@ -184,15 +188,16 @@ impl PluginStatus {
 }
 
 /// Builds the neural engine for `settings` from `bundle` (tract backend; not the audio
-/// thread: loads the model and starts the inference thread). `None` with the reason when
-/// the sample rate is not the model's 48 kHz, the framing differs or the backend fails.
+/// thread: loads the model and starts the inference thread). The engine runs at 48 kHz
+/// whatever the host's rate. `None` with the reason when the model is not a 48 kHz model,
+/// its framing differs or the backend fails.
 pub fn build_neural(
     settings: &DspSettings,
     bundle: &ModelBundle,
 ) -> (Option<RealtimePhaseEngine>, NeuralAvailability) {
     let stft = StftConfig::default();
-    if (settings.sample_rate - MODEL_SAMPLE_RATE).abs() > 0.5 {
-        return (None, NeuralAvailability::WrongSampleRate);
+    if bundle.meta.sample_rate != MODEL_SAMPLE_RATE {
+        return (None, NeuralAvailability::WrongModelRate);
     }
     if bundle.meta.n_fft != stft.n_fft
         || bundle.meta.hop != stft.hop
@@ -325,6 +330,8 @@ impl DelayLine {
 pub struct XodVoxDsp {
     settings: DspSettings,
     stretcher: Stretcher,
+    /// Host rate ↔ 48 kHz around the stretcher (`None` at 48 kHz).
+    bridge: Option<RateBridge>,
     /// The stretcher's latency is `prefill + output_offset()` (+ corrections, see
     /// `stretcher_latency`).
     prefill: f64,
@@ -370,14 +377,26 @@ fn stretcher_latency(stretcher: &Stretcher, prefill: f64, inv_ratio_at_reset: f6
     prefill + stretcher.output_offset() + lag * (inv_ratio_at_reset - inv_ratio) - 1.0
 }
 
+/// Latency of the wet core (the stretcher, through `bridge` when there is one) in host
+/// samples, see [`stretcher_latency`].
+fn core_latency(
+    bridge: Option<&RateBridge>,
+    stretcher: &Stretcher,
+    prefill: f64,
+    inv_ratio_at_reset: f64,
+) -> f64 {
+    let inner = stretcher_latency(stretcher, prefill, inv_ratio_at_reset);
+    bridge.map_or(inner, |b| b.added_latency(inner))
+}
+
 /// Samples of latency reported beyond the formula's maximum over the pitch range: a
 /// margin for the measured deviations of a few samples.
 const LATENCY_MARGIN: usize = 8;
 
 impl XodVoxDsp {
     /// Builds the chain for `settings`. With `model`, the neural engine is built too (tract
-    /// backend) when the sample rate is the model's 48 kHz; otherwise only the classical
-    /// engine runs and [`PluginStatus::availability`] says why.
+    /// backend); when it cannot be, only the classical engine runs and
+    /// [`PluginStatus::availability`] says why.
     ///
     /// # Panics
     /// Never for channels in 1..=2 and sample rates in 8..=384 kHz (checked by the caller).
@@ -415,8 +434,13 @@ impl XodVoxDsp {
             want_neural.clone(),
             status.neural_active.clone(),
         );
+        let host_rate = settings.sample_rate.round() as u32;
+        let bridge = (host_rate != MODEL_SAMPLE_RATE).then(|| {
+            RateBridge::new(host_rate, MODEL_SAMPLE_RATE, channels)
+                .expect("sample rate checked by the caller")
+        });
         let config = StretcherConfig {
-            sample_rate: settings.sample_rate,
+            sample_rate: f64::from(MODEL_SAMPLE_RATE),
             channels,
             stft,
             min_pitch_semitones: MIN_PITCH_SEMITONES,
@@ -440,8 +464,18 @@ impl XodVoxDsp {
             // Over every pitch the stretcher may have been reset at, too.
             let slowest_reset = 1.0 / pitch_ratio(MIN_PITCH_SEMITONES);
             let fastest_reset = 1.0 / pitch_ratio(MAX_PITCH_SEMITONES);
-            worst = worst.max(stretcher_latency(&stretcher, prefill, slowest_reset));
-            lowest = lowest.min(stretcher_latency(&stretcher, prefill, fastest_reset));
+            worst = worst.max(core_latency(
+                bridge.as_ref(),
+                &stretcher,
+                prefill,
+                slowest_reset,
+            ));
+            lowest = lowest.min(core_latency(
+                bridge.as_ref(),
+                &stretcher,
+                prefill,
+                fastest_reset,
+            ));
         }
         let controls = Controls::default();
         let _ = stretcher.set_controls(controls);
@@ -452,7 +486,7 @@ impl XodVoxDsp {
         let sr = settings.sample_rate;
         let samples = |s: f64| (s * sr).round() as usize;
         let max_wet_delay = latency - lowest.floor() as usize + 4;
-        let wet_delay = latency as f64 - stretcher_latency(&stretcher, prefill, 1.0);
+        let wet_delay = latency as f64 - core_latency(bridge.as_ref(), &stretcher, prefill, 1.0);
 
         status
             .latency_samples
@@ -468,6 +502,7 @@ impl XodVoxDsp {
                 ..settings
             },
             stretcher,
+            bridge,
             prefill,
             inv_ratio_at_reset: 1.0,
             latency,
@@ -505,10 +540,22 @@ impl XodVoxDsp {
         self.latency
     }
 
-    /// The stretcher's own latency at the pitch now in force (samples, fractional); the
+    /// The wet core's own latency at the pitch now in force (host samples, fractional:
+    /// the stretcher, and the conversion to and from 48 kHz at other rates); the
     /// compensating delay adds the rest up to [`latency_samples`](Self::latency_samples).
     pub fn stretcher_latency(&self) -> f64 {
-        stretcher_latency(&self.stretcher, self.prefill, self.inv_ratio_at_reset)
+        core_latency(
+            self.bridge.as_ref(),
+            &self.stretcher,
+            self.prefill,
+            self.inv_ratio_at_reset,
+        )
+    }
+
+    /// The rate the stretcher and the phase engines run at (always 48 kHz) and whether the
+    /// host's rate is converted to it.
+    pub fn engine_rate(&self) -> (u32, bool) {
+        (MODEL_SAMPLE_RATE, self.bridge.is_some())
     }
 
     /// Whether the neural engine was built with the chain (a model loaded later arrives
@@ -556,6 +603,9 @@ impl XodVoxDsp {
         // leaves the output queue (the latency) off by hop × (1/ratio − 1) for good.
         self.snap_to_targets();
         self.stretcher.reset();
+        if let Some(b) = &mut self.bridge {
+            b.reset();
+        }
         self.inv_ratio_at_reset = 1.0 / pitch_ratio(self.controls.pitch_semitones);
         self.apply_controls();
         self.wet_delay = self.wet_delay_target;
@@ -579,8 +629,7 @@ impl XodVoxDsp {
             let _ = self.stretcher.set_controls(controls);
             self.controls = controls;
         }
-        self.wet_delay_target = self.latency as f64
-            - stretcher_latency(&self.stretcher, self.prefill, self.inv_ratio_at_reset);
+        self.wet_delay_target = self.latency as f64 - self.stretcher_latency();
         // The switch engine falls back to classical when it has no neural engine.
         self.want_neural
             .store(self.targets.neural, Ordering::Relaxed);
@@ -615,8 +664,15 @@ impl XodVoxDsp {
                         Some(w) => &mut w[..n],
                         None => &mut [],
                     });
-                self.stretcher
-                    .process(&ins[..channels], &mut outs[..channels]);
+                let stretcher = &mut self.stretcher;
+                match &mut self.bridge {
+                    None => stretcher.process(&ins[..channels], &mut outs[..channels]),
+                    Some(bridge) => {
+                        bridge.process(&ins[..channels], &mut outs[..channels], |i, o| {
+                            stretcher.process(i, o);
+                        });
+                    }
+                }
             }
             for i in 0..n {
                 self.pitch.next();

@@ -325,14 +325,13 @@ mod tests {
         let status = PluginStatus::default();
         status.sample_rate.store(44_100, Ordering::Relaxed);
         status.latency_samples.store(9616, Ordering::Relaxed);
-        status.set_engine(NeuralAvailability::WrongSampleRate, None);
+        status.set_engine(NeuralAvailability::WrongModelRate, None);
         let mut c = Counters::default();
         let lines = status_lines(&status, &mut c);
         assert_eq!(
             lines[0],
             (
-                "Engine: classical (neural model needs 48 kHz: classical engine at this rate)"
-                    .to_string(),
+                "Engine: classical (model is not a 48 kHz model: classical engine)".to_string(),
                 true
             )
         );

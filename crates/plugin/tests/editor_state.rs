@@ -93,7 +93,7 @@ fn spectra_of_input_and_output_reach_the_gui_side_without_audio_allocations() {
 }
 
 #[test]
-fn status_reports_the_classical_fallback_at_other_rates() {
+fn the_neural_engine_runs_at_other_rates_through_the_48k_bridge() {
     let status = Arc::new(PluginStatus::default());
     let model = xodvox_infer::ModelBundle::embedded_default().expect("embedded model");
     let s = DspSettings {
@@ -101,15 +101,20 @@ fn status_reports_the_classical_fallback_at_other_rates() {
         ..settings()
     };
     let mut d = XodVoxDsp::new(s, Some(&model), status.clone());
-    assert_eq!(status.availability(), NeuralAvailability::WrongSampleRate);
-    assert!(status.engine_status().is_none());
+    assert_eq!(status.availability(), NeuralAvailability::Ready);
+    assert_eq!(d.engine_rate(), (48_000, true));
+    let engine = status.engine_status().expect("neural counters");
     d.set_targets(Targets {
         neural: true,
         ..Targets::default()
     });
     d.reset();
     run_sine(&mut d, 440.0, 0.2);
-    assert!(!status.neural_active.load(Ordering::Relaxed));
+    assert!(status.neural_active.load(Ordering::Relaxed));
+    assert!(
+        engine.frames.load(Ordering::Relaxed) > 0,
+        "the neural engine ran"
+    );
 }
 
 #[test]

@@ -51,11 +51,17 @@ fn run(d: &mut XodVoxDsp, input: &[Vec<f32>], mut blocks: impl FnMut() -> usize)
 #[test]
 fn process_never_allocates_with_random_blocks_and_moving_parameters() {
     let model = ModelBundle::embedded_default().expect("embedded model");
-    for (channels, neural) in [(2, false), (1, false), (2, true)] {
-        let mut d = dsp(48_000.0, channels, Some(&model));
+    for (channels, neural, sr) in [
+        (2, false, 48_000.0),
+        (1, false, 48_000.0),
+        (2, true, 48_000.0),
+        (2, true, 44_100.0),
+        (1, false, 96_000.0),
+    ] {
+        let mut d = dsp(sr, channels, Some(&model));
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let n = 48_000;
-        let input: Vec<Vec<f32>> = (0..channels).map(|_| sine(220.0, n, 48_000.0)).collect();
+        let input: Vec<Vec<f32>> = (0..channels).map(|_| sine(220.0, n, sr)).collect();
         let mut out = input.clone();
         let mut ios: Vec<Vec<f32>> = vec![vec![0.0; 4096]; channels];
         let mut pos = 0;
@@ -85,7 +91,10 @@ fn process_never_allocates_with_random_blocks_and_moving_parameters() {
             }
             pos += len;
         }
-        assert_eq!(total_allocs, 0, "channels {channels}, neural {neural}");
+        assert_eq!(
+            total_allocs, 0,
+            "channels {channels}, neural {neural}, {sr} Hz"
+        );
         assert!(out.iter().flatten().all(|v| v.is_finite()));
     }
 }
@@ -114,7 +123,7 @@ fn output_does_not_depend_on_block_sizes() {
 
 #[test]
 fn impulse_comes_out_at_the_reported_latency_and_mix_zero_is_the_delayed_input() {
-    for sr in [44_100.0, 48_000.0, 96_000.0] {
+    for sr in [44_100.0, 48_000.0, 88_200.0, 96_000.0, 192_000.0] {
         let mut d = dsp(sr, 1, None);
         let latency = d.latency_samples();
         let n = latency + 20_000;
@@ -163,7 +172,7 @@ fn non_finite_input_never_reaches_the_output() {
 
 #[test]
 fn reported_latency_covers_the_pitch_range() {
-    for sr in [44_100.0, 48_000.0, 96_000.0] {
+    for sr in [44_100.0, 48_000.0, 96_000.0, 192_000.0] {
         let mut d = dsp(sr, 2, None);
         let reported = d.latency_samples() as f64;
         let mut table = Vec::new();
