@@ -152,12 +152,13 @@ def test_parameters(a):
         assert key in params, f"missing {key} in {names}"
     engines = set(params["engine"].valid_values)
     assert engines == {"Neural", "Classical"}, engines
+    assert str(p.engine) == "Neural", f"default engine {p.engine}"
     styles = list(params["style"].valid_values)
     assert styles, "no styles"
     assert "bypass" in params or any("bypass" in n for n in names), (
         f"no bypass in {names}"
     )
-    return f"{len(names)} parameters: {names}; styles {styles}; latency {p.reported_latency_samples}"
+    return f"{len(names)} parameters: {names}; styles {styles}; default engine {p.engine}; latency {p.reported_latency_samples}"
 
 
 def test_pitch_up_octave(a):
@@ -185,7 +186,7 @@ def test_fine_tune(a):
 
 def test_sample_rates(a):
     out = []
-    for sr in (44_100, 48_000, 96_000):
+    for sr in (44_100, 48_000, 88_200, 96_000, 192_000):
         p = load(a.vst3)
         set_params(p, engine="Classical")
         out.append(check_pitch(p, 12.0, sr, 2))
@@ -200,14 +201,18 @@ def test_mono(a):
 
 
 def test_neural_engine(a):
+    """The neural engine (the default) at 44.1, 48 and 96 kHz: the chain runs at 48 kHz
+    inside, so the model is used at every rate. Finite output of the right length, and a
+    220 Hz sine comes out at the right pitch (model quality is judged elsewhere)."""
+    out = []
+    for sr in (44_100, 48_000, 96_000):
+        p = load(a.vst3)
+        set_params(p, engine="Neural")
+        out.append(check_pitch(p, 12.0, sr, 2))
     p = load(a.vst3)
-    set_params(p, engine="Neural", pitch=12.0)
-    x = sine(220.0, 2.0, SR, 2)
-    y = p(x, SR)
-    assert y.shape == x.shape, f"shape {y.shape}"
-    assert np.all(np.isfinite(y)), "non-finite output"
-    assert rms(y) > 1e-4, "silent output"
-    return f"finite, {y.shape[1]} frames, rms {rms(y):.3f} (model quality is not judged here)"
+    set_params(p, engine="Neural")
+    out.append(check_pitch(p, -7.0, 44_100, 1))
+    return "; ".join(out)
 
 
 def test_mix_zero(a):
@@ -784,16 +789,34 @@ def test_standalone_dummy_backend(a):
             text=True,
             env=dict(os.environ, DISPLAY=display),
         )
-        time.sleep(4.0)
-        alive = proc.poll() is None
-        tree = subprocess.run(
-            ["xwininfo", "-root", "-tree", "-display", display],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        shot = f"/tmp/xodvox-editor-{os.getpid()}.xwd"
-        subprocess.run(["xwd", "-root", "-display", display, "-out", shot], check=False)
+        # Poll (a loaded machine draws the first frame late with software GL): until the
+        # window exists and a screenshot of it shows a drawn editor, or 30 s.
+        deadline = time.time() + 30.0
+        time.sleep(2.0)
+        windows, colours, tree = [], 0, ""
+        while True:
+            alive = proc.poll() is None
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-tree", "-display", display],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            windows = [line.strip() for line in tree.splitlines() if '"XodVox"' in line]
+            m = re.search(r"720x560\+(\d+)\+(\d+)", windows[0]) if windows else None
+            if alive and m:
+                x0, y0 = int(m.group(1)), int(m.group(2))
+                shot = f"/tmp/xodvox-editor-{os.getpid()}.xwd"
+                subprocess.run(
+                    ["xwd", "-root", "-display", display, "-out", shot], check=False
+                )
+                image = xwd_image(shot)[y0 : y0 + 560, x0 : x0 + 720]
+                os.remove(shot)
+                colours = len(np.unique(image.reshape(-1, 3), axis=0))
+            if not alive or colours > 50 or time.time() > deadline:
+                break
+            time.sleep(1.0)
+        waited = 30.0 - max(0.0, deadline - time.time())
         how = "SIGINT"
         if alive:
             proc.send_signal(signal.SIGINT)
@@ -814,17 +837,13 @@ def test_standalone_dummy_backend(a):
         xvfb.wait()
     assert alive, f"standalone exited early with {proc.returncode}: {log[-1500:]}"
     assert "panicked" not in log, log[-1500:]
-    windows = [line.strip() for line in tree.splitlines() if '"XodVox"' in line]
     assert windows, f"no XodVox window on the X server:\n{tree[-1500:]}"
     assert "720x560" in windows[0], windows
-    m = re.search(r"720x560\+(\d+)\+(\d+)", windows[0])
-    x0, y0 = int(m.group(1)), int(m.group(2))
-    image = xwd_image(shot)[y0 : y0 + 560, x0 : x0 + 720]
-    os.remove(shot)
-    colours = len(np.unique(image.reshape(-1, 3), axis=0))
-    assert colours > 50, f"the editor window looks blank ({colours} colours)"
+    assert colours > 50, (
+        f"the editor window looks blank after {waited:.0f} s ({colours} colours)"
+    )
     return (
-        f"editor window on Xvfb: {windows[0]}, {colours} colours drawn; "
+        f"editor window on Xvfb: {windows[0]}, {colours} colours drawn after {waited:.0f} s; "
         f"stopped with {how} (exit {proc.returncode})"
     )
 
