@@ -7,7 +7,8 @@ use std::hint::black_box;
 use xodvox_dsp::stft::ForwardFft;
 use xodvox_dsp::window::hann_periodic;
 use xodvox_dsp::{
-    ClassicPhaseEngine, Controls, IdentityPhaseEngine, PhaseEngine, Stretcher, StretcherConfig,
+    ClassicPhaseEngine, Controls, IdentityPhaseEngine, PhaseEngine, RateBridge, Stretcher,
+    StretcherConfig,
 };
 
 fn signal(len: usize) -> Vec<f32> {
@@ -64,5 +65,61 @@ fn bench_process(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_fft, bench_process);
+/// The plugin's chain at a host rate other than 48 kHz: the classical stretcher inside a
+/// 44.1 kHz ↔ 48 kHz [`RateBridge`], next to the bridge alone (identity processor) and the
+/// same stretcher fed directly, per second of stereo host audio.
+fn bench_bridge(c: &mut Criterion) {
+    let len = 44_100;
+    let input = [signal(len), signal(len)];
+    let mut out = [vec![0.0f32; len], vec![0.0f32; len]];
+    let mut group = c.benchmark_group("rate_bridge_1s_stereo_44k1");
+    group.throughput(Throughput::Elements(len as u64));
+    group.sample_size(10);
+    let mut bridge = RateBridge::new(44_100, 48_000, 2).unwrap();
+    group.bench_function("bridge_only", |b| {
+        b.iter(|| {
+            let ins = [&input[0][..], &input[1][..]];
+            let (l, r) = out.split_at_mut(1);
+            bridge.process(&ins, &mut [&mut l[0][..], &mut r[0][..]], |i, o| {
+                for (o, i) in o.iter_mut().zip(i) {
+                    o.copy_from_slice(i);
+                }
+            });
+        })
+    });
+    let pitched = |pitch: f64| {
+        let mut st = Stretcher::new(
+            StretcherConfig::default(),
+            Box::new(ClassicPhaseEngine::new(1025)),
+        )
+        .unwrap();
+        st.set_controls(Controls {
+            pitch_semitones: pitch,
+            ..Controls::default()
+        })
+        .unwrap();
+        st
+    };
+    let mut st = pitched(5.0);
+    group.bench_function("classic_direct_5st", |b| {
+        b.iter(|| {
+            let ins = [&input[0][..], &input[1][..]];
+            let (l, r) = out.split_at_mut(1);
+            st.process(&ins, &mut [&mut l[0][..], &mut r[0][..]]);
+        })
+    });
+    let mut st = pitched(5.0);
+    group.bench_function("classic_bridged_5st", |b| {
+        b.iter(|| {
+            let ins = [&input[0][..], &input[1][..]];
+            let (l, r) = out.split_at_mut(1);
+            bridge.process(&ins, &mut [&mut l[0][..], &mut r[0][..]], |i, o| {
+                st.process(i, o);
+            });
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_fft, bench_process, bench_bridge);
 criterion_main!(benches);

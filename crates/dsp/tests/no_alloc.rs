@@ -69,3 +69,37 @@ fn streaming_process_push_pull_and_reset_never_allocate() {
     });
     assert_eq!(n, 0, "push/pull/reset allocated {n} times");
 }
+
+#[test]
+fn rate_bridge_process_and_reset_never_allocate() {
+    let len = 2 * 44_100;
+    let input = [test_music(len, 31), test_music(len, 32)];
+    let blocks = random_blocks(len, 4096, 33);
+    let mut bridge = xodvox_dsp::RateBridge::new(44_100, 48_000, 2).unwrap();
+    let mut st = Stretcher::new(
+        StretcherConfig::default(),
+        Box::new(ClassicPhaseEngine::new(1025)),
+    )
+    .unwrap();
+    st.set_controls(Controls {
+        pitch_semitones: 4.0,
+        ..Controls::default()
+    })
+    .unwrap();
+    let mut out = vec![vec![0.0f32; 8192]; 2];
+    let mut pos = 0;
+    let mut total = 0;
+    for &b in &blocks {
+        let ins = [&input[0][pos..pos + b], &input[1][pos..pos + b]];
+        let (l, r) = out.split_at_mut(1);
+        let mut outs = [&mut l[0][..b], &mut r[0][..b]];
+        let ((), n) = counted(|| {
+            bridge.process(&ins, &mut outs, |i, o| st.process(i, o));
+        });
+        total += n;
+        pos += b;
+    }
+    let ((), n) = counted(|| bridge.reset());
+    assert_eq!(total + n, 0, "the bridge allocated {} times", total + n);
+    assert!(out.iter().flatten().all(|v| v.is_finite()));
+}
