@@ -15,6 +15,7 @@ mod plugin;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use clack_extensions::params::ParamInfoFlags;
 use clap::{Parser, Subcommand, ValueEnum};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -69,6 +70,15 @@ enum ParamsVia {
     Events,
 }
 
+/// The render mode `render` asks for (the render extension).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Leave the plugin in its default mode (realtime); the render extension is not used.
+    Realtime,
+    /// `render.set(CLAP_RENDER_OFFLINE)` before activation: no realtime pressure.
+    Offline,
+}
+
 /// Arguments of `render`.
 #[derive(clap::Args)]
 struct RenderArgs {
@@ -101,6 +111,9 @@ struct RenderArgs {
     /// How the `--param` and `--param-text` values reach the plugin.
     #[arg(long, value_enum, default_value_t = ParamsVia::Flush)]
     params_via: ParamsVia,
+    /// Render mode: `offline` asks the plugin (render extension) for offline rendering.
+    #[arg(long, value_enum, default_value_t = Mode::Realtime)]
+    render_mode: Mode,
     /// Load this state (the state extension) before setting parameters and activating.
     #[arg(long)]
     state_in: Option<PathBuf>,
@@ -130,6 +143,15 @@ fn params_json(plugin: &mut Plugin) -> Vec<Value> {
             let default_text = plugin.value_text(p.id, p.default);
             let min_text = plugin.value_text(p.id, p.min);
             let max_text = plugin.value_text(p.id, p.max);
+            // A stepped parameter's text for each step (its enum names, say), up to 128 steps.
+            let stepped = p.flags.contains(ParamInfoFlags::IS_STEPPED);
+            let steps = p.max - p.min;
+            let step_texts: Option<Vec<Option<String>>> =
+                (stepped && p.min.fract() == 0.0 && (0.0..=128.0).contains(&steps)).then(|| {
+                    (0..=steps as u32)
+                        .map(|i| plugin.value_text(p.id, p.min + f64::from(i)))
+                        .collect()
+                });
             json!({
                 "id": p.id.get(),
                 "name": p.name,
@@ -140,6 +162,7 @@ fn params_json(plugin: &mut Plugin) -> Vec<Value> {
                 "default_text": default_text,
                 "min_text": min_text,
                 "max_text": max_text,
+                "step_texts": step_texts,
                 "value": value,
                 "value_text": value_text,
                 "flags": p.flag_names(),
@@ -282,6 +305,10 @@ fn render(args: &RenderArgs) -> Result<Value> {
         plugin.pump();
     }
 
+    if args.render_mode == Mode::Offline {
+        plugin.set_render_mode(true)?;
+    }
+
     let blocks = block_sizes(frames, args.block as usize, args.random_blocks);
     let max_block = blocks.iter().copied().max().unwrap_or(1);
     let processor = plugin.activate(f64::from(sample_rate), u32::try_from(max_block)?)?;
@@ -317,6 +344,7 @@ fn render(args: &RenderArgs) -> Result<Value> {
         "blocks": blocks.len(),
         "block_min": blocks.iter().min(),
         "block_max": max_block,
+        "render_mode": match args.render_mode { Mode::Realtime => "realtime", Mode::Offline => "offline" },
         "params_via": match args.params_via { ParamsVia::Flush => "flush", ParamsVia::Events => "events" },
         "params_set": set,
         "params": params_json(&mut plugin),

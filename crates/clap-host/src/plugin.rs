@@ -13,6 +13,7 @@ use clack_extensions::audio_ports::{AudioPortFlags, AudioPortInfoBuffer, PluginA
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
+use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
@@ -185,6 +186,8 @@ pub struct Extensions {
     pub audio_ports: Option<PluginAudioPorts>,
     /// `clap.audio-ports-config`.
     pub audio_ports_config: Option<PluginAudioPortsConfig>,
+    /// `clap.render`.
+    pub render: Option<PluginRender>,
 }
 
 impl Extensions {
@@ -197,6 +200,7 @@ impl Extensions {
             (self.state.is_some(), "state"),
             (self.audio_ports.is_some(), "audio-ports"),
             (self.audio_ports_config.is_some(), "audio-ports-config"),
+            (self.render.is_some(), "render"),
         ] {
             if present {
                 out.push(name);
@@ -264,6 +268,7 @@ impl Plugin {
             state: handle.get_extension(),
             audio_ports: handle.get_extension(),
             audio_ports_config: handle.get_extension(),
+            render: handle.get_extension(),
         };
         let mut plugin = Self {
             instance,
@@ -492,6 +497,22 @@ impl Plugin {
             .ok_or_else(|| anyhow!("params flush needs an inactive plugin"))?;
         ext.flush(&mut handle, &events.as_input(), &mut out.as_output());
         Ok(())
+    }
+
+    /// Sets the render mode (the render extension): realtime or offline. Only while
+    /// inactive.
+    pub fn set_render_mode(&mut self, offline: bool) -> Result<()> {
+        let ext = self
+            .ext
+            .render
+            .ok_or_else(|| anyhow!("the plugin has no render extension"))?;
+        let mode = if offline {
+            RenderMode::Offline
+        } else {
+            RenderMode::Realtime
+        };
+        ext.set(&self.instance.plugin_handle(), mode)
+            .map_err(|e| anyhow!("setting render mode {mode:?}: {e}"))
     }
 
     /// Loads a state (the state extension) from bytes.
