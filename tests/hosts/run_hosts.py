@@ -907,7 +907,8 @@ def test_clap_latency(a):
     """The latency reported through the CLAP latency extension is where an impulse comes
     out: the dry path (Mix 0) puts it exactly there, at 48, 44.1 and 96 kHz, blocks of 512
     and 1000; the processed path (Mix 100 %, Pitch 0, Engine Classical) puts its peak there
-    within one sample at 48 kHz. `info` reports the same latency as `render`."""
+    within one sample at 48 kHz. `info` reports the same latency as `render`, and it does
+    not change while processing (no restart requested after activation)."""
     need_clap_host(a)
     out = []
     wet_offsets = []
@@ -921,6 +922,10 @@ def test_clap_latency(a):
                 latency = info["latency"]
                 assert latency == reported, f"render {latency}, info {reported}"
                 assert latency > 0, "no latency reported"
+                # The latency holds while processing: no change, no restart left unanswered.
+                assert info["latency_after"] == latency, info["latency_after"]
+                calls = info["callbacks"]
+                assert calls["restart_requested"] == info["restarts"], calls
                 peak = int(np.argmax(np.abs(y[0])))
                 assert peak == at + latency, (
                     f"dry @ {sr} Hz, block {block}: peak at {peak}, expected {at + latency}"
