@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Host tests of the XodVox VST3 bundle in real hosts (pedalboard, DawDreamer).
+"""Host tests of the XodVox plugin bundles in real hosts: the VST3 in pedalboard and
+DawDreamer, the CLAP in xodvox-clap-host (crates/clap-host, clack-host).
 
-    python3 tests/hosts/run_hosts.py --vst3 PATH/XodVox.vst3 [--debug-vst3 PATH/XodVox.vst3]
+    python3 tests/hosts/run_hosts.py --vst3 PATH/XodVox.vst3 [--debug-vst3 PATH/XodVox.vst3] \
+        [--clap PATH/XodVox.clap --clap-host PATH/xodvox-clap-host] [--standalone PATH/XodVox] [-k NAME]
 
 Prints one line per test and a closing `plugin hosts: N passed, M failed` line; exits 1 when
 anything failed. `--debug-vst3` is a debug build with nice-plug's `assert_process_allocs`:
@@ -686,8 +688,8 @@ def test_assert_process_allocs(a):
 
 
 def test_clap_entry_symbol(a):
-    """No Python host loads CLAP: check that the bundle exports the CLAP entry point (and
-    the VST3 one) with nm."""
+    """The bundles export their entry points (`nm -D`): `clap_entry` in the CLAP library,
+    `GetPluginFactory` in the VST3 one. Cheap, and it names the symbol when loading fails."""
     if not a.clap:
         raise SkipTest("no --clap given")
     out = []
@@ -706,6 +708,359 @@ def test_clap_entry_symbol(a):
         assert symbol in names, f"{symbol} not exported by {path}"
         out.append(f"{symbol} in {path.split('/')[-1]}")
     return "; ".join(out)
+
+
+# ---------------------------------------------------------------- CLAP (xodvox-clap-host)
+
+# The CLAP tests drive `a.clap` through `xodvox-clap-host` (crates/clap-host, clack-host):
+# a generic command-line CLAP host that prints JSON and renders WAV files. Parameters are set
+# with `--param-text NAME=TEXT`, parsed by the plugin: nice-plug exposes continuous parameters
+# over CLAP as 0..1 (normalised) and stepped ones as 0..steps, so "Pitch=12" means 12 st. The
+# host does not compensate latency: the output is what the plugin returns.
+
+
+def need_clap_host(a) -> None:
+    if not a.clap:
+        raise SkipTest("no --clap given")
+    if not a.clap_host:
+        raise SkipTest(
+            "no --clap-host given (cargo build --release -p xodvox-clap-host; "
+            "scripts/test-plugin passes it)"
+        )
+
+
+def clap_host(a, *args: str) -> dict:
+    """Runs `xodvox-clap-host ARGS` and returns its JSON."""
+    proc = subprocess.run(
+        [a.clap_host, *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, (
+        f"xodvox-clap-host {' '.join(args)} exited with {proc.returncode}:\n"
+        f"{proc.stderr[-2000:]}"
+    )
+    return json.loads(proc.stdout)
+
+
+def write_wav_f32(path: str, x: np.ndarray, sr: int) -> None:
+    """A (channels, n) float32 array as a 32-bit float WAV (format 3)."""
+    import struct
+
+    x = np.asarray(x, dtype=np.float32)
+    ch = x.shape[0]
+    data = np.ascontiguousarray(x.T).astype("<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, ch, sr, sr * ch * 4, ch * 4, 32)
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
+        f.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+        f.write(b"data" + struct.pack("<I", len(data)) + data)
+
+
+def read_wav_f32(path: str) -> tuple[np.ndarray, int]:
+    """A 32-bit float WAV (plain or WAVE_FORMAT_EXTENSIBLE) as ((channels, n), rate)."""
+    import struct
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    assert raw[:4] == b"RIFF" and raw[8:12] == b"WAVE", raw[:12]
+    pos, ch, sr, bits, data = 12, None, None, None, None
+    while pos + 8 <= len(raw):
+        cid, size = raw[pos : pos + 4], struct.unpack("<I", raw[pos + 4 : pos + 8])[0]
+        body = raw[pos + 8 : pos + 8 + size]
+        if cid == b"fmt ":
+            _tag, ch, sr, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+        elif cid == b"data":
+            data = body
+        pos += 8 + size + (size & 1)
+    assert bits == 32 and data is not None, f"{path}: not a 32-bit float WAV"
+    return np.frombuffer(data, dtype="<f4").reshape(-1, ch).T.copy(), sr
+
+
+def clap_render(
+    a,
+    x: np.ndarray,
+    sr: int,
+    params: dict | None = None,
+    block: int = 512,
+    random_blocks: int | None = None,
+    via: str = "flush",
+    state_in: str | None = None,
+    state_out: str | None = None,
+    render_mode: str = "realtime",
+):
+    """Renders (channels, n) `x` through `a.clap` in xodvox-clap-host; `params` are texts
+    for the plugin to parse (`--param-text`). Returns (output, the host's JSON)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
+        write_wav_f32(src, x, sr)
+        args = ["render", a.clap, "--in", src, "--out", dst, "--block", str(block)]
+        args += ["--params-via", via, "--render-mode", render_mode]
+        if random_blocks is not None:
+            args += ["--random-blocks", str(random_blocks)]
+        for name, value in (params or {}).items():
+            args += ["--param-text", f"{name}={value}"]
+        if state_in:
+            args += ["--state-in", state_in]
+        if state_out:
+            args += ["--state-out", state_out]
+        info = clap_host(a, *args)
+        y, out_sr = read_wav_f32(dst)
+    assert out_sr == sr and y.shape == x.shape, f"output {y.shape} @ {out_sr}"
+    assert np.all(np.isfinite(y)), "non-finite output"
+    return y, info
+
+
+def number_in(text: str) -> float:
+    m = re.search(r"[-+\u2212]?\d+(?:\.\d+)?", text or "")
+    assert m, f"no number in {text!r}"
+    return float(m.group(0).replace("\u2212", "-"))
+
+
+CLAP_EXPECTED = {
+    # display name: (min, max) in display units, as the plugin's value_to_text shows them
+    "Pitch": (-24.0, 24.0),
+    "Fine Tune": (-100.0, 100.0),
+    "Mix": (0.0, 100.0),
+    "Output Gain": (-24.0, 24.0),
+}
+
+
+def test_clap_parameters(a):
+    """`xodvox-clap-host info`: descriptor, the same 7 parameters as the VST3 (names; ranges
+    in display units read through the plugin's value_to_text at the CLAP min and max, since
+    nice-plug's CLAP values are normalised), Engine's steps Neural/Classical, the styles,
+    Bypass flagged as the bypass parameter, all automatable; stereo and mono
+    configurations; a latency reported after activation."""
+    need_clap_host(a)
+    info = clap_host(a, "info", a.clap, "--sample-rate", str(SR))
+    desc = info["plugin"]
+    assert desc["name"] == "XodVox" and desc["id"], desc
+    assert "audio-effect" in desc["features"], desc["features"]
+    for ext in ("params", "latency", "state", "audio-ports"):
+        assert ext in info["extensions"], info["extensions"]
+    params = {p["name"]: p for p in info["params"]}
+    names = list(params)
+    assert len(params) == 7, f"{len(params)} parameters: {names}"
+    for name, (lo, hi) in CLAP_EXPECTED.items():
+        assert name in params, f"missing {name} in {names}"
+        p = params[name]
+        got = (number_in(p["min_text"]), number_in(p["max_text"]))
+        assert got == (lo, hi), f"{name}: range {p['min_text']}..{p['max_text']}"
+    for name in ("Style", "Engine"):
+        assert name in params, f"missing {name} in {names}"
+        assert "stepped" in params[name]["flags"], params[name]
+    engines = params["Engine"]["step_texts"]
+    assert set(engines) == {"Neural", "Classical"}, engines
+    styles = params["Style"]["step_texts"]
+    assert styles and all(styles), styles
+    bypass = [p["name"] for p in info["params"] if "bypass" in p["flags"]]
+    assert bypass == ["Bypass"], f"bypass-flagged: {bypass}"
+    not_auto = [p["name"] for p in info["params"] if "automatable" not in p["flags"]]
+    assert not not_auto, f"not automatable: {not_auto}"
+    ports = info["audio_ports"]
+    assert [p["channels"] for p in ports["inputs"]] == [2], ports
+    assert [p["channels"] for p in ports["outputs"]] == [2], ports
+    widths = {
+        (c["main_input_channels"], c["main_output_channels"])
+        for c in info["audio_ports_configs"]
+    }
+    assert {(2, 2), (1, 1)} <= widths, widths
+    assert info["latency"] and info["latency"] > 0, f"latency {info['latency']}"
+    ranges = ", ".join(
+        f"{n} {params[n]['min_text']}..{params[n]['max_text']}" for n in CLAP_EXPECTED
+    )
+    return (
+        f"{desc['id']} {desc['version']}, 7 parameters: {ranges}; engines {engines}; "
+        f"styles {styles}; bypass flag on {bypass[0]}; ports 2->2 (configs {sorted(widths)}); "
+        f"latency {info['latency']} @ {SR} Hz"
+    )
+
+
+def test_clap_pitch(a):
+    """220 Hz sine, Pitch +12 and -7 (Engine Classical) at 48 kHz stereo and 44.1 kHz mono
+    (the host selects the mono audio-ports configuration): the dominant frequency of the
+    steady part of the output (after the reported latency) within 1 cent. Parameters reach
+    the plugin through params.flush before activation at 48 kHz and as process events in
+    the first block at 44.1 kHz."""
+    need_clap_host(a)
+    out = []
+    for sr, channels, via in ((48_000, 2, "flush"), (44_100, 1, "events")):
+        for semis in (12.0, -7.0):
+            x = sine(220.0, 3.0, sr, channels)
+            y, info = clap_render(
+                a, x, sr, {"Engine": "Classical", "Pitch": f"{semis:g}"}, via=via
+            )
+            values = {p["name"]: p["value_text"] for p in info["params"]}
+            assert number_in(values["Pitch"]) == semis, values
+            assert values["Engine"] == "Classical", values
+            if channels == 1:
+                assert info["audio_ports_config_selected"] is not None, info
+            latency = info["latency"]
+            want = 220.0 * 2 ** (semis / 12)
+            errs = [
+                cents(dominant_frequency(steady(y[:, latency:], sr)[c], sr), want)
+                for c in range(channels)
+            ]
+            worst = max(abs(e) for e in errs)
+            assert worst < 1.0, f"{semis:+g} st @ {sr} Hz x{channels}: {errs} cents"
+            out.append(f"{semis:+g} st @ {sr} Hz x{channels} ({via}): {worst:.4f} ct")
+    return "; ".join(out)
+
+
+def test_clap_latency(a):
+    """The latency reported through the CLAP latency extension is where an impulse comes
+    out: the dry path (Mix 0) puts it exactly there, at 48, 44.1 and 96 kHz, blocks of 512
+    and 1000; the processed path (Mix 100 %, Pitch 0, Engine Classical) puts its peak there
+    within one sample at 48 kHz. `info` reports the same latency as `render`, and it does
+    not change while processing (no restart requested after activation)."""
+    need_clap_host(a)
+    out = []
+    wet_offsets = []
+    for sr in (48_000, 44_100, 96_000):
+        reported = clap_host(a, "info", a.clap, "--sample-rate", str(sr))["latency"]
+        for block in (512, 1000):
+            for at in (4_000, 24_000):
+                x = impulse_signal(sr * 2, at)
+                params = {"Engine": "Classical", "Pitch": "0", "Mix": "0"}
+                y, info = clap_render(a, x, sr, params, block=block)
+                latency = info["latency"]
+                assert latency == reported, f"render {latency}, info {reported}"
+                assert latency > 0, "no latency reported"
+                # The latency holds while processing: no change, no restart left unanswered.
+                assert info["latency_after"] == latency, info["latency_after"]
+                calls = info["callbacks"]
+                assert calls["restart_requested"] == info["restarts"], calls
+                peak = int(np.argmax(np.abs(y[0])))
+                assert peak == at + latency, (
+                    f"dry @ {sr} Hz, block {block}: peak at {peak}, expected {at + latency}"
+                )
+                if sr == SR:
+                    params["Mix"] = "100"
+                    y, _ = clap_render(a, x, sr, params, block=block)
+                    peak = int(np.argmax(np.abs(y[0])))
+                    assert abs(peak - at - latency) <= 1, (
+                        f"wet: peak at {peak}, expected {at + latency}"
+                    )
+                    wet_offsets.append(f"{peak - at - latency:+d}")
+        out.append(f"{sr} Hz: {reported}")
+    return (
+        f"latency {'; '.join(out)}; dry impulse exact; wet impulse peak offsets "
+        f"{' '.join(wet_offsets)} (48 kHz)"
+    )
+
+
+def test_clap_blocks(a):
+    """Block sizes do not change the output: random block sizes (1..1024 and 1..64, two
+    seeds) and fixed blocks of 37 give the same samples, bit for bit, as blocks of 512
+    (Engine Classical, Pitch +3, Mix 80 %); also with the parameters sent as process
+    events instead of params.flush."""
+    need_clap_host(a)
+    rng = np.random.default_rng(3)
+    x = (sine(220.0, 2.0, SR, 2) + 0.1 * rng.standard_normal((2, 2 * SR))).astype(
+        np.float32
+    )
+    params = {"Engine": "Classical", "Pitch": "3", "Mix": "80"}
+    ref, _ = clap_render(a, x, SR, params, block=512)
+    assert rms(ref[:, SR:]) > 0.1, "silent output"
+    out = []
+    for block, seed in ((1024, 1), (64, 2), (37, None)):
+        y, info = clap_render(a, x, SR, params, block=block, random_blocks=seed)
+        diff = float(np.max(np.abs(y - ref)))
+        assert np.array_equal(y, ref), f"blocks {block}/{seed}: max diff {diff}"
+        sizes = f"{info['blocks']} blocks of {info['block_min']}..{info['block_max']}"
+        out.append(f"{sizes}: identical")
+    ref_ev, _ = clap_render(a, x, SR, params, block=512, via="events")
+    y, info = clap_render(a, x, SR, params, block=700, random_blocks=5, via="events")
+    assert np.array_equal(y, ref_ev), (
+        f"events, random blocks: max diff {float(np.max(np.abs(y - ref_ev)))}"
+    )
+    out.append(f"events: {info['blocks']} random blocks identical to blocks of 512")
+    return "vs blocks of 512: " + "; ".join(out)
+
+
+def test_clap_neural_offline(a):
+    """The neural engine through CLAP: with the host in offline render mode (render
+    extension: the plugin's engine then waits for every inference) random block sizes give
+    the same samples as blocks of 512, bit for bit; the output is finite, not silent, and
+    not the classical engine's. In realtime mode (the default) only finite, non-silent
+    output is required: there the engine may not wait for an inference."""
+    need_clap_host(a)
+    x = sine(220.0, 2.0, SR, 2)
+    params = {"Engine": "Neural", "Pitch": "7"}
+
+    def render(**kw):
+        y, info = clap_render(a, x, SR, params, **kw)
+        engine = {p["name"]: p["value_text"] for p in info["params"]}["Engine"]
+        assert engine == "Neural", engine
+        assert rms(y[:, info["latency"] :]) > 0.05, f"silent output ({kw})"
+        return y, info
+
+    ref, info = render(block=512, render_mode="offline")
+    assert info["render_mode"] == "offline", info["render_mode"]
+    out = []
+    for seed in (1, 2):
+        y, info = render(block=1024, random_blocks=seed, render_mode="offline")
+        diff = float(np.max(np.abs(y - ref)))
+        assert np.array_equal(y, ref), f"offline, random blocks {seed}: max diff {diff}"
+        out.append(f"{info['blocks']} random blocks identical")
+    classical, _ = clap_render(a, x, SR, {"Engine": "Classical", "Pitch": "7"})
+    control = float(np.max(np.abs(ref - classical)))
+    assert control > 1e-3, f"neural renders like classical ({control})"
+    y, _ = render(block=512)
+    realtime = float(np.max(np.abs(y - ref)))
+    return (
+        f"offline: {', '.join(out)} to blocks of 512, rms {rms(ref):.3f}, max diff to "
+        f"classical {control:.3f}; realtime: finite, rms {rms(y):.3f}, max diff to "
+        f"offline {realtime:.2e}"
+    )
+
+
+def test_clap_state(a):
+    """State through the CLAP state extension: non-default parameters set, a render, the
+    state saved after it; a fresh host process loads that state and renders the same input:
+    the parameter values read back and the audio are identical; a fresh default instance
+    renders differently (the comparison can fail)."""
+    import tempfile
+
+    need_clap_host(a)
+    values = {
+        "Engine": "Classical",
+        "Pitch": "5",
+        "Fine Tune": "20",
+        "Mix": "60",
+        "Output Gain": "-3",
+    }
+    rng = np.random.default_rng(4)
+    x = (
+        sine(330.0, 1.5, SR, 2) + 0.05 * rng.standard_normal((2, int(1.5 * SR)))
+    ).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.bin")
+        y1, info1 = clap_render(a, x, SR, values, state_out=path)
+        size = os.path.getsize(path)
+        assert size == info1["state_out_bytes"] and size > 0, info1
+        y2, info2 = clap_render(a, x, SR, state_in=path)
+    v1 = {p["name"]: p["value"] for p in info1["params"]}
+    v2 = {p["name"]: p["value"] for p in info2["params"]}
+    assert v1 == v2, f"{v1} != {v2}"
+    texts = {p["name"]: p["value_text"] for p in info2["params"]}
+    for name, want in values.items():
+        got = texts[name]
+        ok = got == want if name == "Engine" else number_in(got) == float(want)
+        assert ok, f"{name}: restored {got!r}, set {want}"
+    diff = float(np.max(np.abs(y1 - y2)))
+    assert np.array_equal(y1, y2), (
+        f"restored instance renders differently: max diff {diff}"
+    )
+    y3, _ = clap_render(a, x, SR)
+    control = float(np.max(np.abs(y1 - y3)))
+    assert control > 0.1, f"default instance renders the same ({control})"
+    restored = ", ".join(f"{k} {texts[k]}" for k in values)
+    return (
+        f"{size}-byte state; restored {restored}; audio max diff {diff} "
+        f"(default instance: {control:.2f})"
+    )
 
 
 def vst3_library(bundle: str) -> str:
@@ -877,6 +1232,12 @@ TESTS = [
     test_model_env,
     test_assert_process_allocs,
     test_clap_entry_symbol,
+    test_clap_parameters,
+    test_clap_pitch,
+    test_clap_latency,
+    test_clap_blocks,
+    test_clap_neural_offline,
+    test_clap_state,
     test_standalone_dummy_backend,
 ]
 
@@ -887,7 +1248,12 @@ def main() -> int:
     ap.add_argument(
         "--debug-vst3", help="debug bundle built with assert_process_allocs"
     )
-    ap.add_argument("--clap", help="XodVox.clap bundle (symbol check only)")
+    ap.add_argument("--clap", help="XodVox.clap bundle")
+    ap.add_argument(
+        "--clap-host",
+        help="xodvox-clap-host binary (cargo build --release -p xodvox-clap-host), "
+        "the CLAP host of the test_clap_* tests",
+    )
     ap.add_argument("--standalone", help="XodVox standalone binary")
     ap.add_argument("--alloc-child", help=argparse.SUPPRESS)
     ap.add_argument("-k", help="run only tests whose name contains this")
