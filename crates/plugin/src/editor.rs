@@ -103,6 +103,11 @@ impl NiceEguiApp for XodVoxEditor {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
         ui.ctx().request_repaint_after(Duration::from_millis(33));
+        if crate::quit_requested() {
+            // Only the standalone app sets this (Ctrl-C): close its window so that
+            // nice-plug's standalone wrapper stops the audio and returns.
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         self.model.collect_retired();
         self.analyzer.update(&self.status.spectrum);
         ui.heading("XodVox");

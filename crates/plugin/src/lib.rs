@@ -13,6 +13,7 @@ pub mod model;
 pub mod spectrum;
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use nice_plug::prelude::*;
@@ -20,6 +21,21 @@ use nice_plug_egui::EguiEditorState;
 
 use crate::dsp::{DspSettings, PluginStatus, Targets, XodVoxDsp, MAX_CHANNELS};
 use crate::model::ModelSetting;
+
+/// Set by the standalone app when it is asked to quit (SIGINT); the editor then closes its
+/// window. Never set inside a plugin host.
+static QUIT_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks the standalone app's editor to close its window (see `main.rs`). Not for plugin
+/// hosts: the window belongs to the host there.
+pub fn request_quit() {
+    QUIT_REQUESTED.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`request_quit`] was called.
+pub fn quit_requested() -> bool {
+    QUIT_REQUESTED.load(Ordering::Relaxed)
+}
 
 /// Which phase engine to use.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
