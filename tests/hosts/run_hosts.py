@@ -632,18 +632,19 @@ def test_model_env(a):
 
 def alloc_child(path: str) -> None:
     """Runs in a child process: processes audio with the debug build in pedalboard,
-    moving every parameter, mono and stereo, classical and neural. An allocation on the
-    audio thread aborts this process."""
-    for channels in (2, 1):
+    moving every parameter, mono and stereo, classical and neural, at 48 kHz and (through
+    the 48 kHz rate bridge) at 44.1 kHz. An allocation on the audio thread aborts this
+    process."""
+    for channels, sr in ((2, SR), (1, SR), (2, 44_100)):
         p = load(path)
-        x = sine(220.0, 1.0, SR, channels)
+        x = sine(220.0, 1.0, sr, channels)
         for engine in ("Classical", "Neural"):
             p.engine = engine
             outs = []
             for i, pitch in enumerate((0.0, 7.0, -12.0, 24.0, -24.0)):
                 set_params(p, pitch=pitch, mix=50.0 + 10 * i, output_gain=-i)
                 outs.append(
-                    p.process(x, SR, buffer_size=int(97 + 300 * i), reset=i == 0)
+                    p.process(x, sr, buffer_size=int(97 + 300 * i), reset=i == 0)
                 )
             y = np.concatenate(outs, axis=1)
             assert np.all(np.isfinite(y))

@@ -339,14 +339,16 @@ mod tests {
 
     #[test]
     fn impulse_lands_at_the_added_latency() {
-        for rate in [44_100, 48_000, 88_200, 96_000, 192_000, 32_000] {
+        for rate in [
+            8_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 192_000, 384_000,
+        ] {
             for at in [0, 101, 777] {
-                let (peak, centroid, latency) = impulse_through(rate, at, 20_000);
+                let (peak, centroid, latency) = impulse_through(rate, at, 40_000);
                 assert!(
-                    (centroid - latency).abs() < 0.01,
+                    (centroid - latency).abs() < 0.05,
                     "{rate} Hz: centroid {centroid} vs {latency}"
                 );
-                assert_eq!((peak - at) as f64, latency.round(), "{rate} Hz");
+                assert!(((peak - at) as f64 - latency).abs() <= 0.5, "{rate} Hz");
             }
         }
     }
