@@ -103,6 +103,44 @@ def test_resume_after_kill_gives_identical_parameters(tiny_manifest: Path, tmp_p
     assert (tmp_path / "resumed" / "tb").is_dir()
 
 
+def test_init_from_starts_a_fine_tune_from_another_runs_weights(
+    tiny_manifest: Path, tmp_path: Path
+) -> None:
+    base = Trainer(tiny_config(tiny_manifest, tmp_path / "base"))  # type: ignore[arg-type]
+    base.fit()
+    ckpt = tmp_path / "base" / "checkpoints" / "latest.pt"
+    cfg = tiny_config(tiny_manifest, tmp_path / "ft", f"run.init_from='{ckpt}'", "optim.lr=0.0005")
+    ft = Trainer(cfg)  # type: ignore[arg-type]
+    ft.fit(stop_at=1)
+    # One step away from the base weights (not from a fresh initialisation).
+    fresh = Trainer(tiny_config(tiny_manifest, tmp_path / "fresh"))  # type: ignore[arg-type]
+    a, b, f = params(base), params(ft), params(fresh)
+    dist_base = sum(float((a[k] - b[k]).abs().sum()) for k in a)
+    dist_fresh = sum(float((f[k] - b[k]).abs().sum()) for k in a)
+    assert dist_base < 0.1 * dist_fresh, (dist_base, dist_fresh)
+    assert ft.state.step == 1, "the step count starts afresh"
+    # Resuming the fine-tune uses its own latest.pt, not init_from again.
+    again = Trainer(cfg)  # type: ignore[arg-type]
+    again.fit(stop_at=2)
+    assert again.state.step == 2
+
+    other = Trainer(  # type: ignore[arg-type]
+        tiny_config(
+            tiny_manifest,
+            tmp_path / "other",
+            f"run.init_from='{ckpt}'",
+            "model.channels=[4, 8, 12]",
+        )
+    )
+    with pytest.raises(ValueError, match=r"another model architecture.*model\.channels"):
+        other.fit()
+    missing = Trainer(  # type: ignore[arg-type]
+        tiny_config(tiny_manifest, tmp_path / "missing", f"run.init_from='{tmp_path / 'nope.pt'}'")
+    )
+    with pytest.raises(ValueError, match="does not exist"):
+        missing.fit()
+
+
 def test_resume_refuses_another_config(tiny_manifest: Path, tmp_path: Path) -> None:
     Trainer(tiny_config(tiny_manifest, tmp_path / "run")).fit(stop_at=3)  # type: ignore[arg-type]
     other = Trainer(tiny_config(tiny_manifest, tmp_path / "run", "optim.lr=0.01"))  # type: ignore[arg-type]

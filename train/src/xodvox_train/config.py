@@ -139,6 +139,10 @@ class RunConfig:
         out_dir: run folder (checkpoints, ``tb/`` logs, ``config.json``).
         progress: show a tqdm progress bar.
         threads: torch CPU threads (0: leave torch's default).
+        init_from: checkpoint whose model weights start this run (fine-tuning, e.g. the
+            shipped model on your own sounds): the optimiser, schedule and step start
+            afresh; the checkpoint's ``[model]`` section must equal this config's. Empty:
+            random initial weights. Ignored when the run resumes from its own ``latest.pt``.
     """
 
     steps: int = 2000
@@ -152,6 +156,7 @@ class RunConfig:
     out_dir: str = "runs/default"
     progress: bool = True
     threads: int = 0
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.checkpoint_every <= 0 or self.log_every <= 0:

@@ -277,6 +277,25 @@ class Trainer:
         restore(self.state, payload)
         return True
 
+    def init_from_checkpoint(self, path: Path) -> None:
+        """Loads the model weights of the checkpoint at ``path`` (fine-tuning); the optimiser,
+        schedule and step stay fresh.
+
+        Raises:
+            ValueError: not an XodVox checkpoint, or one of another model architecture.
+        """
+        payload = load_checkpoint(path)
+        theirs = payload["config"].get("model")
+        ours = self.config.to_json()["model"]
+        if theirs != ours:
+            diff = sorted(
+                k for k in set(ours) | set(theirs or {}) if (theirs or {}).get(k) != ours.get(k)
+            )
+            raise ValueError(
+                f"{path}: another model architecture (differs in model.{', model.'.join(diff)})"
+            )
+        self.state.model.load_state_dict(payload["model"])
+
     def batch_inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """``(mag, control, target_audio, target_spec)`` on the device."""
         target = batch["target"].to(self.device)
@@ -377,8 +396,9 @@ class Trainer:
         schedule, so tests can interrupt and resume.
         """
         run = self.config.run
-        if resume:
-            self.resume_if_possible()
+        resumed = self.resume_if_possible() if resume else False
+        if not resumed and run.init_from:
+            self.init_from_checkpoint(Path(run.init_from))
         state = self.state
         model: nn.Module = state.model
         if self.ddp.world_size > 1:
