@@ -36,9 +36,18 @@ def test_export_writes_a_valid_bundle(tiny_checkpoint: Path, tmp_path: Path) -> 
         "model.onnx",
         "model.step.onnx",
         "model.json",
+        "model.pt",
         "io.json",
     }
     assert json.loads((tmp_path / "model.json").read_text()) == meta
+    # The slim checkpoint: same weights and config, no optimiser or RNG state.
+    slim = load_checkpoint(tmp_path / "model.pt")
+    full = load_checkpoint(tiny_checkpoint)
+    assert "optimizer" not in slim
+    assert "rng" not in slim
+    assert slim["config"] == full["config"]
+    assert slim["step"] == full["step"]
+    assert all(torch.equal(slim["model"][k], v) for k, v in full["model"].items())
     assert meta["format_version"] == 1
     assert meta["test_fixture"] is False
     assert (meta["sample_rate"], meta["n_fft"], meta["hop"]) == (48000, 2048, 512)

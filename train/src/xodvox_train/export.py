@@ -70,6 +70,8 @@ def input_names(cfg: ModelConfig) -> list[str]:
 OUTPUT_NAME = "phase"
 """ONNX output name."""
 STEP_FILE = "model.step.onnx"
+#: The slim checkpoint written next to the ONNX files (fine-tuning, re-export).
+WEIGHTS_FILE = "model.pt"
 """File name of the step graph in the bundle."""
 
 
@@ -388,8 +390,8 @@ def build_tensorrt(
 def export_bundle(
     checkpoint: Path, out_dir: Path, test_fixture: bool = False, write_io: bool = False
 ) -> dict[str, Any]:
-    """Writes ``model.onnx``, ``model.step.onnx``, ``model.json`` (and ``io.json``) into
-    ``out_dir``; returns meta."""
+    """Writes ``model.onnx``, ``model.step.onnx``, ``model.json``, ``model.pt`` (and
+    ``io.json``) into ``out_dir``; returns meta."""
     payload = load_checkpoint(checkpoint)
     model, _ = model_from_checkpoint(payload)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -401,10 +403,24 @@ def export_bundle(
     step_parity = check_step_parity(model, step_path)
     meta = model_metadata(model, payload, parity, test_fixture, step_parity)
     (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_weights(payload, out_dir / WEIGHTS_FILE)
     if write_io:
         example = io_example(model, onnx_path)
         (out_dir / "io.json").write_text(json.dumps(example, separators=(",", ":")) + "\n")
     return meta
+
+
+def write_weights(payload: dict[str, Any], path: Path) -> None:
+    """A slim checkpoint next to the ONNX files: the weights, config, step and provenance
+    without the optimiser and RNG state, so that the bundle can be fine-tuned
+    (``run.init_from``) and re-exported. The runtime ignores it."""
+    keep = ("format", "version", "step", "config", "model", "data_manifest_sha256")
+    slim = {k: payload[k] for k in keep if k in payload}
+    slim["git_commit"] = payload.get("git_commit")
+    slim["val_metrics"] = payload.get("val_metrics")
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(slim, tmp)
+    tmp.replace(path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -424,7 +440,7 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``xodvox-train export``; exit status 2 when ``--tensorrt`` cannot be honoured."""
     meta = export_bundle(args.checkpoint, args.out_dir, args.test_fixture, args.io_example)
     print(
-        f"wrote {args.out_dir / 'model.onnx'}, {STEP_FILE} and model.json "
+        f"wrote {args.out_dir / 'model.onnx'}, {STEP_FILE}, model.json and {WEIGHTS_FILE} "
         f"(onnxruntime vs PyTorch max diff {meta['provenance']['onnx_parity_max_abs_diff']:.2e}, "
         f"step graph {meta['provenance']['step_parity_max_abs_diff']:.2e}, "
         f"context {meta['context_frames']} frames, {meta['flops_per_frame'] / 1e6:.2f} MFLOP/frame)"
