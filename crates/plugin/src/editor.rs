@@ -270,7 +270,9 @@ fn status_lines(status: &PluginStatus, counters: &mut Counters) -> Vec<(String, 
         let frames = e.frames.load(Ordering::Relaxed);
         let misses = e.misses.load(Ordering::Relaxed);
         counters.update(frames, misses);
-        let hop_us = 512.0 * 1e6 / f64::from(sr.max(1));
+        // The engines run at 48 kHz whatever the host's rate (the rate bridge), so one
+        // hop is always 512 samples at 48 kHz.
+        let hop_us = 512.0 * 1e6 / f64::from(crate::dsp::MODEL_SAMPLE_RATE);
         let last_us = f64::from(e.last_inference_us.load(Ordering::Relaxed));
         out.push((
             format!(
@@ -350,7 +352,8 @@ mod tests {
         e.frames.store(100, Ordering::Relaxed);
         e.misses.store(7, Ordering::Relaxed);
         e.last_inference_us.store(5_333, Ordering::Relaxed);
-        status.sample_rate.store(48_000, Ordering::Relaxed);
+        // At 96 kHz too: the hop is the engine's (48 kHz), not the host's.
+        status.sample_rate.store(96_000, Ordering::Relaxed);
         status.set_engine(NeuralAvailability::Ready, Some(e.clone()));
         status.neural_active.store(true, Ordering::Relaxed);
         let lines = status_lines(&status, &mut c);
