@@ -244,9 +244,17 @@ impl ModelShared {
     }
 }
 
-/// Loads a model folder and checks that its framing is the plugin's (2048/512, 1025 bins).
+/// Loads a model folder and checks that its rate and framing are the plugin's (48 kHz,
+/// 2048/512, 1025 bins).
 fn load_dir(dir: &Path) -> Result<ModelBundle, String> {
     let bundle = ModelBundle::from_dir(dir).map_err(|e| e.to_string())?;
+    if bundle.meta.sample_rate != crate::dsp::MODEL_SAMPLE_RATE {
+        return Err(format!(
+            "it is a {} Hz model; the plugin's engine runs at {} Hz",
+            bundle.meta.sample_rate,
+            crate::dsp::MODEL_SAMPLE_RATE
+        ));
+    }
     let stft = xodvox_dsp::StftConfig::default();
     if bundle.meta.n_fft != stft.n_fft
         || bundle.meta.hop != stft.hop

@@ -190,6 +190,25 @@ fn a_missing_model_falls_back_to_the_embedded_default_and_says_so() {
         "{report:?}"
     );
 
+    // A valid model of another sample rate: same fallback, and the message says why.
+    let dir = std::env::temp_dir().join(format!("xodvox-44k-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for f in ["model.onnx", "model.step.onnx"] {
+        std::fs::copy(default_model_dir().join(f), dir.join(f)).expect("copy");
+    }
+    let json = std::fs::read_to_string(default_model_dir().join("model.json")).expect("read");
+    let mut meta: serde_json::Value = serde_json::from_str(&json).expect("json");
+    meta["sample_rate"] = serde_json::json!(44_100);
+    std::fs::write(dir.join("model.json"), meta.to_string()).expect("write");
+    model.set_dir(dir.to_str().expect("utf-8"));
+    let report = model.report();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        report.fallback && report.in_use == "embedded default",
+        "{report:?}"
+    );
+    assert!(report.message.contains("44100 Hz model"), "{report:?}");
+
     model.set_dir("");
     let report = model.report();
     assert!(
