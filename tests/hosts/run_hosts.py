@@ -309,37 +309,48 @@ def test_streaming_blocks(a):
 
 
 def test_automation_no_click(a):
-    """Pitch, mix, gain and engine automated mid-stream on a sine: the largest
-    sample-to-sample step stays within a small factor of the steady sine's."""
-    p = load(a.vst3)
-    set_params(p, engine="Classical", pitch=0.0)
+    """Pitch, fine tune, mix, gain and engine automated mid-stream on a sine, at 48 kHz and
+    at 44.1 kHz (through the 48 kHz rate bridge): the largest sample-to-sample step stays
+    within a small factor of the steady sine's."""
     f0, amp = 220.0, 0.5
-    x = sine(f0, 6.0, SR, 2, amp)
-    block = 512
-    changes = {
-        int(1.0 * SR) // block: {"pitch": 7.0},
-        int(2.0 * SR) // block: {"pitch": -5.0, "mix": 50.0},
-        int(3.0 * SR) // block: {"output_gain": -6.0, "mix": 100.0},
-        int(4.0 * SR) // block: {"pitch": 12.0, "fine_tune": -30.0},
-    }
-    outs = []
-    for i in range(x.shape[1] // block):
-        if i in changes:
-            set_params(p, **changes[i])
-        outs.append(
-            p.process(
-                x[:, i * block : (i + 1) * block], SR, buffer_size=block, reset=i == 0
+    out = []
+    for sr in (SR, 44_100):
+        p = load(a.vst3)
+        set_params(p, engine="Classical", pitch=0.0)
+        x = sine(f0, 7.0, sr, 2, amp)
+        block = 512
+        changes = {
+            int(1.0 * sr) // block: {"pitch": 7.0},
+            int(2.0 * sr) // block: {"pitch": -5.0, "mix": 50.0},
+            int(3.0 * sr) // block: {"output_gain": -6.0, "mix": 100.0},
+            int(4.0 * sr) // block: {"pitch": 12.0, "fine_tune": -30.0},
+            int(5.0 * sr) // block: {"engine": "Neural"},
+            int(6.0 * sr) // block: {"engine": "Classical", "pitch": 3.0},
+        }
+        outs = []
+        for i in range(x.shape[1] // block):
+            if i in changes:
+                set_params(p, **changes[i])
+            outs.append(
+                p.process(
+                    x[:, i * block : (i + 1) * block],
+                    sr,
+                    buffer_size=block,
+                    reset=i == 0,
+                )
             )
-        )
-    y = np.concatenate(outs, axis=1)[0]
-    y = y[int(0.3 * SR) :]
-    jump = float(np.max(np.abs(np.diff(y))))
-    # Steepest step of a sine at the highest frequency used (+12 st), with headroom for the
-    # compensating delay's glide (a momentary pitch change of at most 50 %).
-    bound = 2 * math.pi * f0 * 2 * amp / SR * 1.5 * 1.3
-    assert jump < bound, f"largest step {jump:.4f} > bound {bound:.4f}"
-    assert np.all(np.isfinite(y))
-    return f"largest step {jump:.4f} (bound {bound:.4f}; steady sine at 440 Hz: {2 * math.pi * 440 * amp / SR:.4f})"
+        y = np.concatenate(outs, axis=1)[0]
+        y = y[int(0.3 * sr) :]
+        jump = float(np.max(np.abs(np.diff(y))))
+        # Steepest step of a sine at the highest frequency used (+12 st), with headroom for
+        # the compensating delay's glide (a momentary pitch change of at most 50 %).
+        bound = 2 * math.pi * f0 * 2 * amp / sr * 1.5 * 1.3
+        assert jump < bound, f"{sr} Hz: largest step {jump:.4f} > bound {bound:.4f}"
+        assert np.all(np.isfinite(y))
+        out.append(f"{sr} Hz: largest step {jump:.4f} (bound {bound:.4f})")
+    return (
+        "; ".join(out) + f"; steady sine at 440 Hz: {2 * math.pi * 440 * amp / SR:.4f}"
+    )
 
 
 def test_nan_input(a):
