@@ -1,11 +1,15 @@
-//! Decoding (symphonia: WAV, FLAC, OGG Vorbis, MP3, ...) into per-channel `f32` vectors, and
-//! encoding to WAV (hound) through a temporary file that is renamed into place when complete.
+//! Decoding (symphonia: WAV, FLAC, OGG Vorbis, MP3, ...) into per-channel `f32` vectors,
+//! whole-file sample-rate conversion (rubato) to and from the engines' 48 kHz, and encoding to
+//! WAV (hound) through a temporary file that is renamed into place when complete.
 
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use rubato::audioadapter::Adapter;
+use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+use rubato::{Fft, FixedSync, Resampler};
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
@@ -323,6 +327,39 @@ fn write_wav_to(
     }
     writer.finalize()?;
     Ok(clipped)
+}
+
+/// Resamples whole channels from `from` Hz to `to` Hz (rubato's FFT resampler, delay
+/// trimmed), returning `round(len × to / from)` frames per channel.
+///
+/// # Errors
+/// If rubato refuses the rates.
+pub fn resample(channels: &[Vec<f32>], from: u32, to: u32) -> Result<Vec<Vec<f32>>, CliError> {
+    if from == to {
+        return Ok(channels.to_vec());
+    }
+    let n = channels.len();
+    let len = channels.first().map_or(0, Vec::len);
+    let fail = |e: &dyn std::fmt::Display| {
+        CliError::new(
+            ExitKind::Other,
+            format!("resampling {from} Hz -> {to} Hz: {e}"),
+        )
+    };
+    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, n, FixedSync::Both)
+        .map_err(|e| fail(&e))?;
+    let input = SequentialSliceOfVecs::new(channels, n, len).map_err(|e| fail(&e))?;
+    let out = r.process_all(&input, len, None).map_err(|e| fail(&e))?;
+    let frames = out.frames();
+    let data = out.take_data();
+    let want = (len as f64 * f64::from(to) / f64::from(from)).round() as usize;
+    Ok((0..n)
+        .map(|c| {
+            let mut ch: Vec<f32> = (0..frames).map(|i| data[i * n + c]).collect();
+            ch.resize(want, 0.0);
+            ch
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,11 +1,8 @@
-//! `--engine neural`: load a model bundle into the inline neural phase engine, and convert
-//! the audio to the model's sample rate and back (the network's bins are in Hz of that rate).
+//! `--engine neural`: load a model bundle into the inline neural phase engine (the audio is
+//! converted to the model's sample rate and back by `render`).
 
 use std::path::Path;
 
-use rubato::audioadapter::Adapter;
-use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
-use rubato::{Fft, FixedSync, Resampler};
 use xodvox_dsp::PhaseEngine;
 use xodvox_infer::{load_backend, BackendKind, ModelBundle, NeuralPhaseEngine};
 
@@ -85,37 +82,4 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
         hop: meta.hop,
         styles: meta.style_names(),
     })
-}
-
-/// Resamples whole channels from `from` Hz to `to` Hz (rubato's FFT resampler, delay
-/// trimmed), returning `round(len × to / from)` frames per channel.
-///
-/// # Errors
-/// If rubato refuses the rates.
-pub fn resample(channels: &[Vec<f32>], from: u32, to: u32) -> Result<Vec<Vec<f32>>, CliError> {
-    if from == to {
-        return Ok(channels.to_vec());
-    }
-    let n = channels.len();
-    let len = channels.first().map_or(0, Vec::len);
-    let fail = |e: &dyn std::fmt::Display| {
-        CliError::new(
-            ExitKind::Other,
-            format!("resampling {from} Hz -> {to} Hz: {e}"),
-        )
-    };
-    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, n, FixedSync::Both)
-        .map_err(|e| fail(&e))?;
-    let input = SequentialSliceOfVecs::new(channels, n, len).map_err(|e| fail(&e))?;
-    let out = r.process_all(&input, len, None).map_err(|e| fail(&e))?;
-    let frames = out.frames();
-    let data = out.take_data();
-    let want = (len as f64 * f64::from(to) / f64::from(from)).round() as usize;
-    Ok((0..n)
-        .map(|c| {
-            let mut ch: Vec<f32> = (0..frames).map(|i| data[i * n + c]).collect();
-            ch.resize(want, 0.0);
-            ch
-        })
-        .collect())
 }

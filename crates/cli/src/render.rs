@@ -16,6 +16,9 @@ use crate::errors::{CliError, ExitKind, Tag};
 
 /// Inputs shorter than this (in seconds) render without a progress bar.
 const PROGRESS_MIN_SECONDS: f64 = 5.0;
+/// The rate the classical engine renders at (the neural engine: its model's rate, 48 kHz for
+/// the shipped one); files at other rates are converted at the edges.
+const CLASSIC_ENGINE_RATE: u32 = 48_000;
 
 /// Runs `xodvox render`.
 ///
@@ -74,8 +77,13 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         );
     }
 
-    // The neural engine runs at its model's rate: convert at the edges.
-    let engine_rate = neural.as_ref().map_or(audio.sample_rate, |n| n.sample_rate);
+    // Both engines run at 48 kHz (the neural one at its model's rate), as in the plugin:
+    // other rates are converted at the edges. Measured on the val split, converting beats
+    // running the 2048/512 STFT at the file's rate for the classical engine too
+    // (docs/rate-study.md).
+    let engine_rate = neural
+        .as_ref()
+        .map_or(CLASSIC_ENGINE_RATE, |n| n.sample_rate);
     let settings = RenderSettings {
         sample_rate: f64::from(engine_rate),
         stretch: args.stretch,
@@ -90,29 +98,26 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let result = match neural {
-        None => render_offline(
-            &audio.channels,
-            &settings,
-            classic_engine(settings.n_fft),
-            &mut progress,
-        )
-        .tag(ExitKind::Other)?,
-        Some(n) => {
-            let input = crate::neural::resample(&audio.channels, audio.sample_rate, engine_rate)?;
-            let mut r =
-                render_offline(&input, &settings, n.engine, &mut progress).tag(ExitKind::Other)?;
-            let back = crate::neural::resample(&r.channels, engine_rate, audio.sample_rate)?;
-            let want = (audio.num_frames() as f64 * args.stretch).round() as usize;
-            r.channels = back
-                .into_iter()
-                .map(|mut c| {
-                    c.resize(want, 0.0);
-                    c
-                })
-                .collect();
-            r
-        }
+    let engine = match neural {
+        None => classic_engine(settings.n_fft),
+        Some(n) => n.engine,
+    };
+    let result = if engine_rate == audio.sample_rate {
+        render_offline(&audio.channels, &settings, engine, &mut progress).tag(ExitKind::Other)?
+    } else {
+        let input = crate::audio_io::resample(&audio.channels, audio.sample_rate, engine_rate)?;
+        let mut r =
+            render_offline(&input, &settings, engine, &mut progress).tag(ExitKind::Other)?;
+        let back = crate::audio_io::resample(&r.channels, engine_rate, audio.sample_rate)?;
+        let want = (audio.num_frames() as f64 * args.stretch).round() as usize;
+        r.channels = back
+            .into_iter()
+            .map(|mut c| {
+                c.resize(want, 0.0);
+                c
+            })
+            .collect();
+        r
     };
     let settings = RenderSettings {
         sample_rate: f64::from(audio.sample_rate),

@@ -47,3 +47,33 @@ fn pitch_and_cents_flags_reach_the_renderer() {
         );
     }
 }
+
+#[test]
+fn classical_engine_at_44k1_keeps_the_rate_and_the_pitch() {
+    // The engines run at 48 kHz; a 44.1 kHz file is converted in and out.
+    let dir = tempfile::tempdir().unwrap();
+    let input = path_in(&dir, "a440-44k1.wav");
+    let tone: Vec<f32> = (0..88_200)
+        .map(|n| (0.5 * (std::f64::consts::TAU * 440.0 * n as f64 / 44_100.0).sin()) as f32)
+        .collect();
+    write_wav_f32(&input, &[tone], 44_100);
+    let output = path_in(&dir, "out.wav");
+    let out = xodvox([
+        "render".as_ref(),
+        input.as_os_str(),
+        output.as_os_str(),
+        "--pitch".as_ref(),
+        "-5".as_ref(),
+    ]);
+    assert_ok(&out, "44.1 kHz -5 st");
+    let wav = read_wav(&output);
+    assert_eq!(wav.spec.sample_rate, 44_100);
+    assert_eq!(wav.channels[0].len(), 88_200);
+    let want_hz = 440.0 * (-5.0f64 / 12.0).exp2();
+    let got = zero_crossing_hz(&wav.channels[0], 44_100);
+    let cents_off = 1200.0 * (got / want_hz).log2();
+    assert!(
+        cents_off.abs() < 5.0,
+        "{got:.2} Hz, want {want_hz:.3} Hz ({cents_off:.1} cents off)"
+    );
+}
