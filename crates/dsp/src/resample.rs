@@ -149,7 +149,7 @@ impl RateBridge {
             return Err(err("rates and channels must be positive".into()));
         }
         let (outer, inner) = (outer_rate as usize, inner_rate as usize);
-        let g = gcd(outer, inner);
+        let g = num_integer::gcd(outer, inner);
         let (min_outer, min_inner) = (outer / g, inner / g);
         let k = BRIDGE_MIN_INNER_CHUNK.div_ceil(min_inner);
         let (outer_chunk, inner_chunk) = (k * min_outer, k * min_inner);
@@ -295,14 +295,6 @@ impl RateBridge {
         let mut outp = SequentialSliceOfVecs::new_mut(&mut self.play, ch, self.outer_chunk)
             .expect("chunk sized at construction");
         let _ = self.up.process_into_buffer(&inp, &mut outp, None);
-    }
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
     }
 }
 
