@@ -3,10 +3,8 @@
 //! and phase reset on transients. It is the baseline the neural engine must beat and the
 //! real-time fallback when neural inference misses its deadline.
 
+use crate::peaks::{find_peaks, region_end};
 use crate::phase::{wrap_phase, PhaseEngine, PhaseFrame};
-
-/// Peaks quieter than this fraction of the loudest bin are not tracked (−80 dB).
-const PEAK_FLOOR: f32 = 1e-4;
 
 /// Phase vocoder with peak-based identity phase locking.
 ///
@@ -36,23 +34,7 @@ impl ClassicPhaseEngine {
     }
 
     fn find_peaks(&mut self, mag: &[f32]) {
-        self.peaks.clear();
-        let max = mag.iter().copied().fold(0.0f32, f32::max);
-        let floor = max * PEAK_FLOOR;
-        let n = mag.len();
-        for k in 0..n {
-            let m = mag[k];
-            if m <= floor || m == 0.0 {
-                continue;
-            }
-            let lo = k.saturating_sub(2);
-            let hi = (k + 2).min(n - 1);
-            let is_peak =
-                (lo..=hi).all(|j| j == k || (j < k && mag[j] < m) || (j > k && mag[j] <= m));
-            if is_peak {
-                self.peaks.push(k);
-            }
-        }
+        find_peaks(mag, &mut self.peaks);
     }
 }
 
@@ -76,7 +58,6 @@ impl PhaseEngine for ClassicPhaseEngine {
     }
 
     fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
-        let n = self.prev_phase.len();
         let hop_s = frame.synthesis_hop as f32;
         if !self.started || frame.transient {
             phase_out.copy_from_slice(frame.analysis_phase);
@@ -94,18 +75,7 @@ impl PhaseEngine for ClassicPhaseEngine {
                 // Region boundaries: the lowest bin between consecutive peaks.
                 let mut region_start = 0usize;
                 for (i, &p) in self.peaks.iter().enumerate() {
-                    let region_end = match self.peaks.get(i + 1) {
-                        Some(&next) => {
-                            let mut lowest = p;
-                            for j in p..next {
-                                if frame.magnitude[j] < frame.magnitude[lowest] {
-                                    lowest = j;
-                                }
-                            }
-                            lowest.max(p + 1).min(next)
-                        }
-                        None => n,
-                    };
+                    let region_end = region_end(frame.magnitude, &self.peaks, i);
                     let peak_phase = wrap_phase(self.prev_phase[p] + hop_s * frame.inst_freq[p]);
                     let rotation = peak_phase - frame.analysis_phase[p];
                     for (out, &analysis) in phase_out[region_start..region_end]

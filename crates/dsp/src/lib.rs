@@ -6,8 +6,10 @@ pub mod classic;
 pub mod error;
 pub mod metrics;
 pub mod offline;
+mod peaks;
 pub mod phase;
 pub mod resample;
+pub mod shift;
 pub mod stft;
 pub mod stretcher;
 pub mod transient;
@@ -19,9 +21,10 @@ pub use error::DspError;
 pub use offline::{classic_engine, render_offline, RenderResult, RenderSettings};
 pub use phase::{Controls, IdentityPhaseEngine, PhaseEngine, PhaseFrame};
 pub use resample::RateBridge;
+pub use shift::{ShiftInput, SpectralShifter};
 pub use stft::StftConfig;
 pub use stretcher::{
-    pitch_ratio, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES,
-    MIN_STRETCH,
+    pitch_ratio, PitchMode, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH,
+    MIN_PITCH_SEMITONES, MIN_STRETCH,
 };
 pub use vocoder::PhaseVocoder;

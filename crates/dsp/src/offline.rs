@@ -5,7 +5,8 @@ use crate::error::{check_range, DspError};
 use crate::phase::{Controls, PhaseEngine};
 use crate::stft::StftConfig;
 use crate::stretcher::{
-    Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES, MIN_STRETCH,
+    PitchMode, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES, MAX_STRETCH, MIN_PITCH_SEMITONES,
+    MIN_STRETCH,
 };
 
 /// What to do to a clip.
@@ -24,6 +25,8 @@ pub struct RenderSettings {
     /// Style index for learned engines (the model's `style` control); 0 = the first style.
     /// The classical engine ignores it.
     pub style_index: usize,
+    /// How the pitch is moved (spectral by default; the resampling path is the older one).
+    pub pitch_mode: PitchMode,
 }
 
 impl Default for RenderSettings {
@@ -35,6 +38,7 @@ impl Default for RenderSettings {
             n_fft: 2048,
             hop: 512,
             style_index: 0,
+            pitch_mode: PitchMode::Spectral,
         }
     }
 }
@@ -88,6 +92,7 @@ pub fn render_offline(
         },
         min_pitch_semitones: settings.pitch_semitones,
         max_pitch_semitones: settings.pitch_semitones,
+        pitch_mode: settings.pitch_mode,
     };
     let mut st = Stretcher::new(config, engine)?;
     st.set_controls(Controls {

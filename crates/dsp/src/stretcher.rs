@@ -1,6 +1,12 @@
-//! [`Stretcher`]: the complete streaming time-stretch / pitch-shift chain. The phase vocoder
-//! stretches by `stretch × pitch_ratio`; a band-limited resampler then plays the result
-//! `pitch_ratio` times faster, which restores the duration and moves the pitch.
+//! [`Stretcher`]: the complete streaming time-stretch / pitch-shift chain. Two ways to move
+//! the pitch ([`PitchMode`]):
+//! - [`PitchMode::Spectral`] (the default): the phase vocoder stretches by `stretch` and
+//!   moves every frame's spectrum by the pitch ratio in the frequency domain
+//!   ([`SpectralShifter`](crate::shift::SpectralShifter)). No resampler: the latency is
+//!   `n_fft − 1` samples plus the engine's lag, the same at every pitch.
+//! - [`PitchMode::Resample`]: the phase vocoder stretches by `stretch × pitch_ratio`; a
+//!   band-limited resampler then plays the result `pitch_ratio` times faster, which
+//!   restores the duration and moves the pitch. The latency depends on the pitch range.
 //!
 //! Two ways to drive it:
 //! - push/pull ([`Stretcher::push`], [`Stretcher::pull`]) for offline work at any stretch;
@@ -27,6 +33,26 @@ pub fn pitch_ratio(semitones: f64) -> f64 {
     (semitones / 12.0).exp2()
 }
 
+/// How the chain moves the pitch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PitchMode {
+    /// In the frequency domain, frame by frame: constant latency (the default).
+    #[default]
+    Spectral,
+    /// Stretch by the pitch ratio, then resample: latency depends on the pitch range.
+    Resample,
+}
+
+impl PitchMode {
+    /// The name used in reports and on command lines (`spectral`, `resample`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Spectral => "spectral",
+            Self::Resample => "resample",
+        }
+    }
+}
+
 /// Construction parameters of a [`Stretcher`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StretcherConfig {
@@ -38,9 +64,12 @@ pub struct StretcherConfig {
     pub stft: StftConfig,
     /// Lowest pitch shift (semitones) that will be asked for while streaming.
     pub min_pitch_semitones: f64,
-    /// Highest pitch shift (semitones) that will be asked for while streaming. When both
-    /// bounds are 0 no resampler is built and the chain is a pure phase vocoder.
+    /// Highest pitch shift (semitones) that will be asked for while streaming. In
+    /// [`PitchMode::Resample`], when both bounds are 0 no resampler is built and the chain
+    /// is a pure phase vocoder.
     pub max_pitch_semitones: f64,
+    /// How the pitch is moved.
+    pub pitch_mode: PitchMode,
 }
 
 impl Default for StretcherConfig {
@@ -51,6 +80,7 @@ impl Default for StretcherConfig {
             stft: StftConfig::default(),
             min_pitch_semitones: MIN_PITCH_SEMITONES,
             max_pitch_semitones: MAX_PITCH_SEMITONES,
+            pitch_mode: PitchMode::Spectral,
         }
     }
 }
@@ -153,7 +183,7 @@ impl Stretcher {
         let hop = config.stft.hop;
         let n = config.stft.n_fft;
         let start = 0.0f64.clamp(lo, hi);
-        let resampler = if lo == 0.0 && hi == 0.0 {
+        let resampler = if (lo == 0.0 && hi == 0.0) || config.pitch_mode == PitchMode::Spectral {
             None
         } else {
             // Output rate / input rate = 1 / pitch ratio.
@@ -201,6 +231,16 @@ impl Stretcher {
         Ok(s)
     }
 
+    /// How the chain moves the pitch (what it was built with; [`PitchMode::Spectral`]
+    /// also when both pitch bounds are 0).
+    pub fn pitch_mode(&self) -> PitchMode {
+        if self.resampler.is_some() {
+            PitchMode::Resample
+        } else {
+            PitchMode::Spectral
+        }
+    }
+
     /// The configuration the chain was built with.
     pub fn config(&self) -> &StretcherConfig {
         &self.config
@@ -234,14 +274,20 @@ impl Stretcher {
         )?;
         let ratio = pitch_ratio(controls.pitch_semitones);
         self.controls = controls;
-        self.vocoder
-            .set_controls(controls, controls.stretch * ratio);
+        if self.resampler.is_some() {
+            self.vocoder
+                .set_controls(controls, controls.stretch * ratio, 1.0);
+        } else {
+            self.vocoder.set_controls(controls, controls.stretch, ratio);
+        }
         Ok(())
     }
 
     /// Number of output samples by which, at the current controls and stretch 1,
-    /// [`process`](Self::process) delays its input: prefill + half a frame (scaled by the
-    /// resampling ratio) + the resampler's delay. This is what a host must be told.
+    /// [`process`](Self::process) delays its input: prefill + half a frame + the engine's
+    /// lag (both scaled by the resampling ratio in [`PitchMode::Resample`], plus the
+    /// resampler's delay). In [`PitchMode::Spectral`] it is `n_fft − 1 + lag × hop` at
+    /// every pitch. This is what a host must be told.
     pub fn latency_samples(&self) -> usize {
         (self.prefill as f64 + self.output_offset()).round() as usize
     }

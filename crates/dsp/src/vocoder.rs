@@ -1,7 +1,9 @@
 //! The streaming phase-vocoder core: input framing at a variable analysis hop, analysis of
 //! every channel and of the mid signal, the phase engine, per-channel resynthesis that keeps
 //! each channel's phase relation to the mid signal (so the stereo image survives), and
-//! weighted overlap-add at a fixed synthesis hop.
+//! weighted overlap-add at a fixed synthesis hop. A pitch shift can be applied in the
+//! frequency domain ([`SpectralShifter`]) between the analysis and the phase engine: the
+//! engine then sees the shifted frame, and the latency does not depend on the pitch.
 //!
 //! Time convention: frame `m` is centred on input sample `c_m` (the first frame on sample 0,
 //! with zeros before the stream) and its output is centred at `m · hop + n_fft / 2` of the
@@ -12,6 +14,7 @@ use num_complex::Complex32;
 
 use crate::error::DspError;
 use crate::phase::{Controls, PhaseEngine, PhaseFrame};
+use crate::shift::{ShiftInput, SpectralShifter};
 use crate::stft::{ForwardFft, InverseFft, StftConfig};
 use crate::transient::TransientDetector;
 use crate::window::{
@@ -63,6 +66,8 @@ pub struct PhaseVocoder {
     power: Vec<f32>,
     analysis_phase: Vec<f32>,
     inst_freq: Vec<f32>,
+    /// The source frame's instantaneous frequencies while a pitch shift is applied.
+    source_inst_freq: Vec<f32>,
     time_offset: Vec<f32>,
     synthesis_phase: Vec<f32>,
     synth_spec: Vec<Complex32>,
@@ -80,6 +85,9 @@ pub struct PhaseVocoder {
     controls: Controls,
     /// Total ratio of output to input duration at the vocoder (stretch × pitch ratio).
     total_ratio: f64,
+    /// Frequency ratio applied in the frequency domain (1 = none).
+    spectral_pitch_ratio: f64,
+    shifter: SpectralShifter,
     /// Non-finite input samples replaced by 0 so far.
     nonfinite: u64,
 }
@@ -144,6 +152,7 @@ impl PhaseVocoder {
             power: vec![0.0; bins],
             analysis_phase: vec![0.0; bins],
             inst_freq: vec![0.0; bins],
+            source_inst_freq: vec![0.0; bins],
             time_offset: vec![0.0; bins],
             synthesis_phase: vec![0.0; bins],
             synth_spec: spec(),
@@ -156,6 +165,8 @@ impl PhaseVocoder {
             engine,
             controls: Controls::default(),
             total_ratio: 1.0,
+            spectral_pitch_ratio: 1.0,
+            shifter: SpectralShifter::new(bins),
             nonfinite: 0,
             fwd,
         };
@@ -183,11 +194,19 @@ impl PhaseVocoder {
         self.engine.name()
     }
 
-    /// Sets the controls and the total vocoder ratio (output/input duration at this stage,
-    /// `stretch × pitch ratio`, clamped to 1/16..=16). Takes effect at the next frame.
-    pub fn set_controls(&mut self, controls: Controls, total_ratio: f64) {
+    /// Sets the controls, the total vocoder ratio (output/input duration at this stage,
+    /// clamped to 1/16..=16: `stretch` when the pitch is shifted here, `stretch × pitch
+    /// ratio` when a resampler after the vocoder moves the pitch) and the frequency ratio
+    /// applied in the frequency domain (1 for none). Takes effect at the next frame.
+    pub fn set_controls(
+        &mut self,
+        controls: Controls,
+        total_ratio: f64,
+        spectral_pitch_ratio: f64,
+    ) {
         self.controls = controls;
         self.total_ratio = total_ratio.clamp(1.0 / MAX_HOP_RATIO, MAX_HOP_RATIO);
+        self.spectral_pitch_ratio = spectral_pitch_ratio;
     }
 
     /// Non-finite input samples that were replaced by silence since construction/reset.
@@ -261,6 +280,35 @@ impl PhaseVocoder {
         used
     }
 
+    /// Moves the analysed frame (mid spectrum, magnitudes, phases, instantaneous
+    /// frequencies, every channel's spectrum) to the spectral pitch ratio, if it is not 1.
+    fn shift_pitch(&mut self, transient: bool) {
+        let input = ShiftInput {
+            spectrum: &self.mid_spec,
+            magnitude: &self.magnitude,
+            inst_freq: &self.inst_freq,
+            time_offset: &self.time_offset,
+            transient,
+        };
+        self.shifter.plan(&input, self.spectral_pitch_ratio);
+        if self.shifter.is_unity() {
+            return;
+        }
+        self.shifter.apply(&mut self.mid_spec);
+        if self.channels > 1 {
+            for spec in &mut self.spectra {
+                self.shifter.apply(spec);
+            }
+        }
+        for (k, x) in self.mid_spec.iter().enumerate() {
+            self.magnitude[k] = x.norm();
+            self.analysis_phase[k] = x.arg();
+        }
+        self.source_inst_freq.copy_from_slice(&self.inst_freq);
+        self.shifter
+            .shift_inst_freq(&self.source_inst_freq, &mut self.inst_freq);
+    }
+
     /// Computes the next frame (call only when [`frame_ready`](Self::frame_ready)) and
     /// returns the `hop` output samples per channel it completed. Never allocates.
     pub fn run_frame(&mut self) -> &[Vec<f32>] {
@@ -310,6 +358,7 @@ impl PhaseVocoder {
         let transient = self
             .detector
             .update(&self.power, &self.time_offset, analysis_hop_exact, n);
+        self.shift_pitch(transient);
         let frame = PhaseFrame {
             magnitude: &self.magnitude,
             analysis_phase: &self.analysis_phase,
