@@ -18,6 +18,8 @@ pub struct NeuralSetup {
     pub n_fft: usize,
     /// Synthesis hop of the model.
     pub hop: usize,
+    /// The pitch path the model was trained for (its bundle's `pitch_path`).
+    pub pitch_mode: xodvox_dsp::PitchMode,
     /// The model's style names (its `style` control's classes), in index order.
     pub styles: Vec<String>,
 }
@@ -80,6 +82,7 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
         sample_rate: meta.sample_rate,
         n_fft: meta.n_fft,
         hop: meta.hop,
+        pitch_mode: meta.pitch_path.mode(),
         styles: meta.style_names(),
     })
 }

@@ -91,6 +91,11 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         n_fft: neural.as_ref().map_or(2048, |n| n.n_fft),
         hop: neural.as_ref().map_or(512, |n| n.hop),
         style_index,
+        // The neural engine renders on the path its model was trained for; the classical
+        // engine on the constant-latency spectral path.
+        pitch_mode: neural
+            .as_ref()
+            .map_or(xodvox_dsp::PitchMode::Spectral, |n| n.pitch_mode),
     };
     let seconds_in = audio.num_frames() as f64 / f64::from(audio.sample_rate);
     let bar = progress_bar(args.quiet || seconds_in < PROGRESS_MIN_SECONDS);

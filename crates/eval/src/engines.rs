@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use xodvox_dsp::{
-    classic_engine, render_offline, Controls, PhaseEngine, RenderSettings, StftConfig, Stretcher,
-    StretcherConfig,
+    classic_engine, render_offline, Controls, PhaseEngine, PitchMode, RenderSettings, StftConfig,
+    Stretcher, StretcherConfig,
 };
 use xodvox_infer::{load_backend, BackendKind, ModelBundle, NeuralPhaseEngine};
 
@@ -25,6 +25,9 @@ pub enum EngineKind {
     Neural(BackendKind),
     /// XodVox with the classical phase vocoder.
     Classic,
+    /// XodVox with the classical phase vocoder on the older resampling pitch path
+    /// (stretch by the pitch ratio, then resample; pitch-dependent latency).
+    ClassicResample,
     /// `rubberband -3` (R3, "finer").
     RubberbandR3,
     /// `rubberband -2` (R2, "faster").
@@ -37,10 +40,11 @@ pub enum EngineKind {
 
 impl EngineKind {
     /// Every engine, in report order.
-    pub const ALL: [EngineKind; 7] = [
+    pub const ALL: [EngineKind; 8] = [
         EngineKind::Neural(BackendKind::Tract),
         EngineKind::Neural(BackendKind::Ort),
         EngineKind::Classic,
+        EngineKind::ClassicResample,
         EngineKind::RubberbandR3,
         EngineKind::RubberbandR2,
         EngineKind::Sox,
@@ -53,6 +57,7 @@ impl EngineKind {
             Self::Neural(BackendKind::Tract) => "neural",
             Self::Neural(BackendKind::Ort) => "neural-ort",
             Self::Classic => "classic",
+            Self::ClassicResample => "classic-resample",
             Self::RubberbandR3 => "rb-fine",
             Self::RubberbandR2 => "rb-fast",
             Self::Sox => "sox",
@@ -60,8 +65,8 @@ impl EngineKind {
         }
     }
 
-    /// Parses a key (`neural`, `neural-tract`, `neural-ort`, `classic`, `rb-fine`, `rb-fast`,
-    /// `sox`, `signalsmith`).
+    /// Parses a key (`neural`, `neural-tract`, `neural-ort`, `classic`, `classic-resample`,
+    /// `rb-fine`, `rb-fast`, `sox`, `signalsmith`).
     ///
     /// # Errors
     /// [`EvalError::Usage`] naming the unknown key and the valid ones.
@@ -135,7 +140,7 @@ pub struct Rendered {
 }
 
 enum Inner {
-    Classic,
+    Classic(PitchMode),
     Neural {
         bundle: ModelBundle,
         backend: BackendKind,
@@ -204,6 +209,7 @@ pub fn default_label(kind: EngineKind) -> String {
         EngineKind::Neural(BackendKind::Tract) => "XodVox neural (tract)".into(),
         EngineKind::Neural(BackendKind::Ort) => "XodVox neural (ONNX Runtime)".into(),
         EngineKind::Classic => "XodVox classic".into(),
+        EngineKind::ClassicResample => "XodVox classic (resampling pitch path)".into(),
         EngineKind::RubberbandR3 => "Rubber Band R3 (-3)".into(),
         EngineKind::RubberbandR2 => "Rubber Band R2 (-2)".into(),
         EngineKind::Sox => "SoX tempo/pitch".into(),
@@ -241,8 +247,12 @@ fn prepare(kind: EngineKind, options: &EngineOptions) -> std::result::Result<Eng
         Ok::<_, String>((Inner::Tool { program, dir }, version))
     };
     let (inner, version, label) = match kind {
-        EngineKind::Classic => (
-            Inner::Classic,
+        EngineKind::Classic | EngineKind::ClassicResample => (
+            Inner::Classic(if kind == EngineKind::Classic {
+                PitchMode::Spectral
+            } else {
+                PitchMode::Resample
+            }),
             env!("CARGO_PKG_VERSION").to_string(),
             default_label(kind),
         ),
@@ -356,8 +366,8 @@ impl Engine {
         };
         let started = Instant::now();
         let (mut audio, child_peak) = match &self.inner {
-            Inner::Classic => (
-                render_xodvox(input, sample_rate, task, classic_engine(2048))?,
+            Inner::Classic(mode) => (
+                render_xodvox(input, sample_rate, task, classic_engine(2048), *mode)?,
                 None,
             ),
             Inner::Neural { bundle, backend } => {
@@ -369,7 +379,9 @@ impl Engine {
                 }
                 let loaded = load_backend(*backend, bundle)?;
                 let engine = Box::new(NeuralPhaseEngine::new(bundle.meta.clone(), loaded));
-                (render_xodvox(input, sample_rate, task, engine)?, None)
+                // Offline renders run on the pitch path the model was trained for.
+                let mode = bundle.meta.pitch_path.mode();
+                (render_xodvox(input, sample_rate, task, engine, mode)?, None)
             }
             Inner::Tool { program, dir } => {
                 let (audio, peak) = self.run_tool(program, dir.path(), input, sample_rate, task)?;
@@ -441,7 +453,9 @@ impl Engine {
         task: Task,
         block: usize,
     ) -> Result<Option<Box<dyn HopProcessor>>> {
-        let stretcher = |engine: Box<dyn PhaseEngine>| -> Result<Box<dyn HopProcessor>> {
+        let stretcher = |engine: Box<dyn PhaseEngine>,
+                         pitch_mode: PitchMode|
+         -> Result<Box<dyn HopProcessor>> {
             let mut st = Stretcher::new(
                 StretcherConfig {
                     sample_rate: f64::from(sample_rate),
@@ -449,6 +463,7 @@ impl Engine {
                     stft: StftConfig::default(),
                     min_pitch_semitones: task.pitch_semitones.min(0.0),
                     max_pitch_semitones: task.pitch_semitones.max(0.0),
+                    pitch_mode,
                 },
                 engine,
             )?;
@@ -460,13 +475,13 @@ impl Engine {
             Ok(Box::new(StretcherHop(st)))
         };
         match &self.inner {
-            Inner::Classic => Ok(Some(stretcher(classic_engine(2048))?)),
+            Inner::Classic(mode) => Ok(Some(stretcher(classic_engine(2048), *mode)?)),
             Inner::Neural { bundle, backend } => {
                 let loaded = load_backend(*backend, bundle)?;
-                Ok(Some(stretcher(Box::new(NeuralPhaseEngine::new(
-                    bundle.meta.clone(),
-                    loaded,
-                )))?))
+                Ok(Some(stretcher(
+                    Box::new(NeuralPhaseEngine::new(bundle.meta.clone(), loaded)),
+                    PitchMode::Spectral,
+                )?))
             }
             Inner::Tool { .. } => Ok(None),
             #[cfg(feature = "signalsmith")]
@@ -522,11 +537,13 @@ fn render_xodvox(
     sample_rate: u32,
     task: Task,
     engine: Box<dyn PhaseEngine>,
+    pitch_mode: PitchMode,
 ) -> Result<Vec<f32>> {
     let settings = RenderSettings {
         sample_rate: f64::from(sample_rate),
         stretch: task.stretch,
         pitch_semitones: task.pitch_semitones,
+        pitch_mode,
         ..RenderSettings::default()
     };
     let result = render_offline(&[input.to_vec()], &settings, engine, &mut |_, _| {})?;

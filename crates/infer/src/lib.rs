@@ -20,6 +20,6 @@ pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::InferError;
-pub use meta::{ModelMeta, PhaseOutput, StateSpec, StepSpec, ADVANCE_INPUT, LOCK_INPUT};
+pub use meta::{ModelMeta, PhaseOutput, PitchPath, StateSpec, StepSpec, ADVANCE_INPUT, LOCK_INPUT};
 pub use realtime::{EngineStatus, RealtimePhaseEngine, WaitMode};
 pub use step::StepState;

@@ -27,6 +27,28 @@ pub enum PhaseOutput {
     Increment,
 }
 
+/// The pitch path of the chain whose frames the model was trained on (`model.json`
+/// `pitch_path`; a bundle without the field was trained on the resampling path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PitchPath {
+    /// Stretch by the pitch ratio, then resample (the frames are not shifted in frequency).
+    #[default]
+    Resample,
+    /// The pitch moved in the frequency domain, frame by frame (constant latency).
+    Spectral,
+}
+
+impl PitchPath {
+    /// The chain's [`PitchMode`](xodvox_dsp::PitchMode) for this path.
+    pub fn mode(self) -> xodvox_dsp::PitchMode {
+        match self {
+            Self::Resample => xodvox_dsp::PitchMode::Resample,
+            Self::Spectral => xodvox_dsp::PitchMode::Spectral,
+        }
+    }
+}
+
 /// One tensor of the graph as declared in the metadata.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TensorSpec {
@@ -160,6 +182,9 @@ pub struct ModelMeta {
     /// The step graph, when the bundle has one (else the runtime feeds windows to `model.onnx`).
     #[serde(default)]
     pub step: Option<StepSpec>,
+    /// The pitch path the model was trained for.
+    #[serde(default)]
+    pub pitch_path: PitchPath,
 }
 
 impl ModelMeta {

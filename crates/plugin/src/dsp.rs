@@ -4,24 +4,25 @@
 //! Signal flow per channel:
 //!
 //! ```text
-//! input ─┬─ sanitise ─ [to 48 kHz] ─ Stretcher (stretch 1, pitch) ─ [back] ─ delay D(p) = L_max − L(p) ─┐
-//!        │                                                                                          ├─ mix ─ gain ─ bypass ─ output
-//!        └─ sanitise ─ delay L_max ─────────────────────────────────────────────────────────────────┘
+//! input ─┬─ sanitise ─ [to 48 kHz] ─ Stretcher (stretch 1, spectral pitch) ─ [back] ─ delay L − C ─┐
+//!        │                                                                                         ├─ mix ─ gain ─ bypass ─ output
+//!        └─ sanitise ─ delay L ───────────────────────────────────────────────────────────────────┘
 //! ```
 //!
 //! The stretcher and both phase engines always run at the model's rate, 48 kHz; at any other
-//! host rate a [`RateBridge`] converts in and out (rubato's FFT resampler). `L(p)` is the
-//! latency of that wet core at pitch `p`; `L_max` (its maximum over the pitch range, plus a
-//! small margin) is the one constant latency reported to the host. The compensating delay
-//! glides when the pitch moves, so automation never clicks, and is exact once the pitch
-//! settles.
+//! host rate a [`RateBridge`] converts in and out (rubato's FFT resampler). The stretcher
+//! moves the pitch in the frequency domain ([`PitchMode::Spectral`]), so the wet core's
+//! latency `C` (the stretcher's own `latency_samples()`, through the bridge's
+//! `added_latency()` at other rates) is the same at every pitch. The reported latency `L`
+//! is `C` rounded up to whole samples; a constant fractional delay `L − C` aligns the wet
+//! path to it.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use xodvox_dsp::resample::RateBridge;
 use xodvox_dsp::{
-    pitch_ratio, Controls, StftConfig, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES,
+    Controls, PitchMode, StftConfig, Stretcher, StretcherConfig, MAX_PITCH_SEMITONES,
     MIN_PITCH_SEMITONES,
 };
 use xodvox_infer::{
@@ -46,11 +47,6 @@ const PITCH_GLIDE_S: f64 = 0.05;
 const MIX_GLIDE_S: f64 = 0.02;
 /// Bypass crossfade, seconds.
 const BYPASS_GLIDE_S: f64 = 0.01;
-/// Time constant of the compensating delay's glide, seconds.
-const DELAY_GLIDE_S: f64 = 0.005;
-/// Fastest the compensating delay may move, in samples per sample (a momentary pitch
-/// deviation of at most this fraction while it glides).
-const DELAY_SLEW: f64 = 0.5;
 
 /// What the user asked for (plain parameter values).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -332,11 +328,8 @@ pub struct XodVoxDsp {
     stretcher: Stretcher,
     /// Host rate ↔ 48 kHz around the stretcher (`None` at 48 kHz).
     bridge: Option<RateBridge>,
-    /// The stretcher's latency is `prefill + output_offset()` (+ corrections, see
-    /// `stretcher_latency`).
-    prefill: f64,
-    /// 1 / pitch ratio in force at the stretcher's last reset.
-    inv_ratio_at_reset: f64,
+    /// The wet core's latency in host samples (constant over the pitch range).
+    core_latency: f64,
     latency: usize,
     want_neural: Arc<AtomicBool>,
     neural_available: bool,
@@ -346,10 +339,8 @@ pub struct XodVoxDsp {
     wet: Vec<Vec<f32>>,
     dry_lines: Vec<DelayLine>,
     wet_lines: Vec<DelayLine>,
-    /// Current compensating delay of the wet path and its target.
+    /// Compensating delay of the wet path, `latency − core_latency` (0, or 1..2 samples).
     wet_delay: f64,
-    wet_delay_target: f64,
-    delay_coeff: f64,
     pitch: Ramp,
     mix: Ramp,
     gain_db: Ramp,
@@ -362,36 +353,23 @@ pub struct XodVoxDsp {
     tap_position: u64,
 }
 
-/// Latency of `stretcher` at its current controls, in (fractional) samples, when its last
-/// reset happened at the resampling ratio whose inverse is `inv_ratio_at_reset`.
-///
-/// `Stretcher::latency_samples()` scales the engine's one-frame lag by the current
-/// resampling ratio (1/pitch ratio). Measured in pedalboard and DawDreamer (tone-burst
-/// energy centroid, impulse peak) that is only true while the pitch is the one the
-/// stretcher was reset at: the lag is paid at the ratio of the first frame after a reset
-/// (it sits in the output queue from then on), i.e. one hop × `inv_ratio_at_reset`. And
-/// the chain is one sample earlier than the formula (pitch 0, 44.1/48/96 kHz).
-fn stretcher_latency(stretcher: &Stretcher, prefill: f64, inv_ratio_at_reset: f64) -> f64 {
-    let lag = (stretcher.config().stft.hop) as f64;
-    let inv_ratio = 1.0 / pitch_ratio(stretcher.controls().pitch_semitones);
-    prefill + stretcher.output_offset() + lag * (inv_ratio_at_reset - inv_ratio) - 1.0
-}
-
 /// Latency of the wet core (the stretcher, through `bridge` when there is one) in host
-/// samples, see [`stretcher_latency`].
-fn core_latency(
-    bridge: Option<&RateBridge>,
-    stretcher: &Stretcher,
-    prefill: f64,
-    inv_ratio_at_reset: f64,
-) -> f64 {
-    let inner = stretcher_latency(stretcher, prefill, inv_ratio_at_reset);
+/// samples: what the stretcher reports, rescaled by the bridge. The same at every pitch.
+fn core_latency(bridge: Option<&RateBridge>, stretcher: &Stretcher) -> f64 {
+    let inner = stretcher.latency_samples() as f64;
     bridge.map_or(inner, |b| b.added_latency(inner))
 }
 
-/// Samples of latency reported beyond the formula's maximum over the pitch range: a
-/// margin for the measured deviations of a few samples.
-const LATENCY_MARGIN: usize = 8;
+/// The latency reported for a wet core of `core` samples: `core` when it is whole, else
+/// rounded up with one sample more, so the compensating delay (cubic interpolation) never
+/// reads less than one sample back.
+fn reported_latency(core: f64) -> usize {
+    if core.fract() == 0.0 {
+        core as usize
+    } else {
+        core.ceil() as usize + 1
+    }
+}
 
 impl XodVoxDsp {
     /// Builds the chain for `settings`. With `model`, the neural engine is built too (tract
@@ -445,48 +423,17 @@ impl XodVoxDsp {
             stft,
             min_pitch_semitones: MIN_PITCH_SEMITONES,
             max_pitch_semitones: MAX_PITCH_SEMITONES,
+            pitch_mode: PitchMode::Spectral,
         };
-        let mut stretcher =
+        let stretcher =
             Stretcher::new(config, Box::new(engine)).expect("valid stretcher configuration");
-
-        // The latency moves with the pitch; find its largest value over the range.
-        let prefill = stretcher.latency_samples() as f64 - stretcher.output_offset();
-        let mut worst = 0.0f64;
-        let mut lowest = f64::MAX;
-        let steps = 4 * 48;
-        for k in 0..=steps {
-            let p = MIN_PITCH_SEMITONES
-                + (MAX_PITCH_SEMITONES - MIN_PITCH_SEMITONES) * k as f64 / steps as f64;
-            let _ = stretcher.set_controls(Controls {
-                pitch_semitones: p,
-                ..Controls::default()
-            });
-            // Over every pitch the stretcher may have been reset at, too.
-            let slowest_reset = 1.0 / pitch_ratio(MIN_PITCH_SEMITONES);
-            let fastest_reset = 1.0 / pitch_ratio(MAX_PITCH_SEMITONES);
-            worst = worst.max(core_latency(
-                bridge.as_ref(),
-                &stretcher,
-                prefill,
-                slowest_reset,
-            ));
-            lowest = lowest.min(core_latency(
-                bridge.as_ref(),
-                &stretcher,
-                prefill,
-                fastest_reset,
-            ));
-        }
         let controls = Controls::default();
-        let _ = stretcher.set_controls(controls);
-        stretcher.reset();
-        // +2: the compensating delay never goes below 1 sample (cubic interpolation).
-        let latency = worst.ceil() as usize + 2 + LATENCY_MARGIN;
+        let core_latency = core_latency(bridge.as_ref(), &stretcher);
+        let latency = reported_latency(core_latency);
+        let wet_delay = latency as f64 - core_latency;
 
         let sr = settings.sample_rate;
         let samples = |s: f64| (s * sr).round() as usize;
-        let max_wet_delay = latency - lowest.floor() as usize + 4;
-        let wet_delay = latency as f64 - core_latency(bridge.as_ref(), &stretcher, prefill, 1.0);
 
         status
             .latency_samples
@@ -503,8 +450,7 @@ impl XodVoxDsp {
             },
             stretcher,
             bridge,
-            prefill,
-            inv_ratio_at_reset: 1.0,
+            core_latency,
             latency,
             want_neural,
             neural_available,
@@ -513,12 +459,8 @@ impl XodVoxDsp {
             input: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
             wet: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
             dry_lines: (0..MAX_CHANNELS).map(|_| DelayLine::new(latency)).collect(),
-            wet_lines: (0..MAX_CHANNELS)
-                .map(|_| DelayLine::new(max_wet_delay))
-                .collect(),
+            wet_lines: (0..MAX_CHANNELS).map(|_| DelayLine::new(4)).collect(),
             wet_delay,
-            wet_delay_target: wet_delay,
-            delay_coeff: 1.0 - (-1.0 / (DELAY_GLIDE_S * sr)).exp(),
             pitch: Ramp::new(0.0, samples(PITCH_GLIDE_S)),
             mix: Ramp::new(1.0, samples(MIX_GLIDE_S)),
             gain_db: Ramp::new(0.0, samples(MIX_GLIDE_S)),
@@ -540,16 +482,11 @@ impl XodVoxDsp {
         self.latency
     }
 
-    /// The wet core's own latency at the pitch now in force (host samples, fractional:
-    /// the stretcher, and the conversion to and from 48 kHz at other rates); the
+    /// The wet core's own latency (host samples, fractional: the stretcher, and the
+    /// conversion to and from 48 kHz at other rates), the same at every pitch; the
     /// compensating delay adds the rest up to [`latency_samples`](Self::latency_samples).
     pub fn stretcher_latency(&self) -> f64 {
-        core_latency(
-            self.bridge.as_ref(),
-            &self.stretcher,
-            self.prefill,
-            self.inv_ratio_at_reset,
-        )
+        self.core_latency
     }
 
     /// The rate the stretcher and the phase engines run at (always 48 kHz) and whether the
@@ -593,22 +530,15 @@ impl XodVoxDsp {
         self.gain_db.snap();
         self.bypass.snap();
         self.apply_controls();
-        self.wet_delay = self.wet_delay_target;
     }
 
     /// Clears all audio state (no allocation) and jumps to the targets.
     pub fn reset(&mut self) {
-        // Controls first: `Stretcher::reset` takes the first frame's resampling ratio from
-        // the controls in force, and a first frame resampled at another pitch's ratio
-        // leaves the output queue (the latency) off by hop × (1/ratio − 1) for good.
         self.snap_to_targets();
         self.stretcher.reset();
         if let Some(b) = &mut self.bridge {
             b.reset();
         }
-        self.inv_ratio_at_reset = 1.0 / pitch_ratio(self.controls.pitch_semitones);
-        self.apply_controls();
-        self.wet_delay = self.wet_delay_target;
         self.dry_lines.iter_mut().for_each(DelayLine::clear);
         self.wet_lines.iter_mut().for_each(DelayLine::clear);
         self.position = 0;
@@ -629,7 +559,6 @@ impl XodVoxDsp {
             let _ = self.stretcher.set_controls(controls);
             self.controls = controls;
         }
-        self.wet_delay_target = self.latency as f64 - self.stretcher_latency();
         // The switch engine falls back to classical when it has no neural engine.
         self.want_neural
             .store(self.targets.neural, Ordering::Relaxed);
@@ -679,13 +608,7 @@ impl XodVoxDsp {
                 let mix = self.mix.next() as f32;
                 let gain = db_to_gain(self.gain_db.next());
                 let bypass = self.bypass.next() as f32;
-                let diff = self.wet_delay_target - self.wet_delay;
-                if diff.abs() < 1e-9 {
-                    self.wet_delay = self.wet_delay_target;
-                } else {
-                    self.wet_delay += (diff * self.delay_coeff).clamp(-DELAY_SLEW, DELAY_SLEW);
-                }
-                let wet_delay = self.wet_delay.max(1.0);
+                let wet_delay = self.wet_delay;
                 let (mut tap_in, mut tap_out) = (0.0f32, 0.0f32);
                 for (c, io_c) in io.iter_mut().enumerate().take(channels) {
                     let dry_line = &mut self.dry_lines[c];
@@ -693,7 +616,11 @@ impl XodVoxDsp {
                     let dry = dry_line.tap(self.latency);
                     let wet_line = &mut self.wet_lines[c];
                     wet_line.push(self.wet[c][i]);
-                    let wet = wet_line.read(wet_delay);
+                    let wet = if wet_delay == 0.0 {
+                        wet_line.tap(0)
+                    } else {
+                        wet_line.read(wet_delay)
+                    };
                     let processed = gain * (dry + mix * (wet - dry));
                     let y = processed + bypass * (dry - processed);
                     let y = if y.is_finite() { y } else { 0.0 };
