@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xodvox_train.data import analysis_with_advance, time_offsets
-from xodvox_train.golden import write_shift_golden
+from xodvox_train.golden import write_classic_shift_golden, write_shift_golden
 from xodvox_train.shift import apply, plan, reassigned_inst_freq, shift_frames, shift_inst_freq
 
 N_FFT = 2048
@@ -42,6 +42,17 @@ def test_shift_golden_vectors_are_reproduced(repo_root: Path, tmp_path: Path) ->
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=path.name)
     assert (fresh / "transient.u8").read_bytes() == (stored / "transient.u8").read_bytes()
     assert (stored / "transient.u8").read_bytes().count(1) >= 1
+
+
+def test_classic_on_shifted_frames_golden_is_reproduced(repo_root: Path, tmp_path: Path) -> None:
+    fresh = write_classic_shift_golden(tmp_path / "classic")
+    stored = repo_root / "fixtures" / "golden" / "shift" / "classic"
+    assert (fresh / "meta.json").read_text() == (stored / "meta.json").read_text()
+    for path in sorted(stored.glob("*.f32")):
+        want = np.fromfile(path, dtype="<f4")
+        got = np.fromfile(fresh / path.name, dtype="<f4")
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=path.name)
+    assert (fresh / "transient.u8").read_bytes() == (stored / "transient.u8").read_bytes()
 
 
 def test_shift_ratio_one_is_the_identity() -> None:

@@ -161,3 +161,55 @@ fn transient_golden_frames_are_all_fill() {
         }
     }
 }
+
+/// `fixtures/golden/shift/classic/`: the classical engine on frames shifted by the Python
+/// port (+7 st; transient flags from the unshifted frames, as the runtime): the Rust engine
+/// on the same shifted frames must lock phases like `xodvox_train.data.classic_phases`.
+#[test]
+fn classic_engine_on_shifted_frames_matches_the_training_port() {
+    use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
+    let dir = fixture_dir().join("classic");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    let frames = meta["num_frames"].as_u64().unwrap() as usize;
+    let bins = meta["num_bins"].as_u64().unwrap() as usize;
+    let hop = meta["hop"].as_u64().unwrap() as usize;
+    let read = |name: &str| read_f32(&format!("classic/{name}"));
+    let mag = read("mag.f32");
+    let analysis = read("analysis.f32");
+    let inst_freq = read("inst_freq.f32");
+    let expected = read("phase.f32");
+    let transient = std::fs::read(dir.join("transient.u8")).unwrap();
+    assert_eq!(expected.len(), frames * bins);
+    assert!(
+        transient.iter().skip(1).any(|&t| t != 0),
+        "no mid-stream reset"
+    );
+    let mut engine = xodvox_dsp::ClassicPhaseEngine::new(bins);
+    let mut out = vec![0.0f32; bins];
+    let mut worst = 0.0f32;
+    for f in 0..frames {
+        let row = f * bins..(f + 1) * bins;
+        let frame = PhaseFrame {
+            magnitude: &mag[row.clone()],
+            analysis_phase: &analysis[row.clone()],
+            inst_freq: &inst_freq[row.clone()],
+            analysis_hop: if f == 0 { 0 } else { hop },
+            synthesis_hop: hop,
+            transient: transient[f] != 0,
+            controls: Controls::default(),
+        };
+        engine.synthesis_phase(&frame, &mut out);
+        let peak = mag[row.clone()].iter().copied().fold(0.0f32, f32::max);
+        for (b, (&got, &want)) in out.iter().zip(&expected[row.clone()]).enumerate() {
+            // Bins far below the peak carry no energy; their phase is not audible.
+            if mag[f * bins + b] < 1e-3 * peak {
+                continue;
+            }
+            worst = worst.max(xodvox_dsp::phase::wrap_phase(got - want).abs());
+        }
+    }
+    println!("classic on shifted frames: largest phase difference {worst:.2e} rad");
+    // float32 accumulation over 24 frames against float64 (as the unshifted classic golden).
+    assert!(worst < 2e-3, "largest phase difference {worst} rad");
+}

@@ -281,6 +281,67 @@ def write_shift_golden(out_dir: Path) -> Path:
     return out_dir
 
 
+CLASSIC_SHIFT_SEMITONES = 7.0
+"""Pitch shift of the classical engine's golden on shifted frames."""
+
+
+def write_classic_shift_golden(out_dir: Path) -> Path:
+    """The classical engine on spectrally shifted frames (``fixtures/golden/shift/classic``).
+
+    All frames of the classic golden's signal (hop 512), transient flags of the unshifted
+    frames (as the runtime), every frame shifted by :data:`CLASSIC_SHIFT_SEMITONES` with
+    :func:`xodvox_train.shift.shift_frames`; in: the shifted ``mag.f32``, ``analysis.f32``,
+    ``inst_freq.f32`` (rad/sample) and ``transient.u8``; out: ``phase.f32``, the synthesis
+    phases of :func:`xodvox_train.data.classic_phases` on them (advance from the shifted
+    inst. freq), wrapped. Layout as ``fixtures/golden/classic``.
+    """
+    from xodvox_train.data import (
+        analysis_with_advance,
+        classic_phases,
+        time_offsets,
+        transient_flags,
+    )
+    from xodvox_train.shift import reassigned_inst_freq, shift_frames
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    signal = make_test_signal().astype(np.float64)
+    burst = np.random.default_rng(SEED + 1).standard_normal(512) * np.exp(-np.arange(512) / 96.0)
+    signal[7000 : 7000 + burst.size] += 2.5 * burst
+    padded = np.pad(signal, N_FFT // 2)
+    frames = 1 + signal.shape[0] // HOP
+    chunks = np.stack([padded[k * HOP : k * HOP + N_FFT] for k in range(frames)])
+    spec, _ = analysis_with_advance(chunks, HOP)
+    offsets = time_offsets(chunks, spec)
+    transient = transient_flags(np.abs(spec) ** 2, offsets, float(HOP))
+    ratio = 2.0 ** (CLASSIC_SHIFT_SEMITONES / 12.0)
+    shifted = shift_frames(spec, reassigned_inst_freq(chunks, spec), offsets, transient, ratio)
+    centre = 2.0 * np.pi * np.arange(NUM_BINS) * HOP / N_FFT
+    advance = np.angle(np.exp(1j * (shifted.inst_freq * HOP - centre)))
+    phase = classic_phases(shifted.mag, shifted.analysis, advance, HOP, transient)
+    for name, data in (
+        ("mag", shifted.mag),
+        ("analysis", shifted.analysis),
+        ("inst_freq", shifted.inst_freq),
+        ("phase", np.angle(np.exp(1j * phase))),
+    ):
+        data.astype("<f4").tofile(out_dir / f"{name}.f32")
+    transient.astype(np.uint8).tofile(out_dir / "transient.u8")
+    meta = {
+        "format_version": 1,
+        "num_frames": frames,
+        "num_bins": NUM_BINS,
+        "hop": HOP,
+        "semitones": CLASSIC_SHIFT_SEMITONES,
+        "ratio": ratio,
+        "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025",
+        "transient_frames": [int(f) for f in np.flatnonzero(transient)],
+        "what": "classical engine on the golden signal's frames shifted by shift.py",
+        "generator": "xodvox_train.golden.write_classic_shift_golden",
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
 def read_golden(golden_dir: Path) -> tuple[dict[str, object], GoldenVectors]:
     """Reads ``meta.json`` and the three binary files from ``golden_dir``.
 
@@ -348,6 +409,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote golden classical-engine vectors to {classic_dir}")
     shift_dir = write_shift_golden(out_dir.parent / "shift")
     print(f"wrote golden spectral-shifter vectors to {shift_dir}")
+    classic_shift_dir = write_classic_shift_golden(shift_dir / "classic")
+    print(f"wrote golden classical-engine-on-shifted-frames vectors to {classic_shift_dir}")
     return 0
 
 
