@@ -187,14 +187,17 @@ def test_runtime_features_at_unit_ratio(tmp_path: Path) -> None:
 
 
 def test_runtime_features_follow_stretch_and_pitch(tmp_path: Path) -> None:
-    """Pitch +12 st at stretch 1: analysis frames 2x apart (S = 2), the target resampled 2x."""
+    """Resample path, pitch +12 st at stretch 1: analysis frames 2x apart (S = 2), the target
+    resampled 2x."""
     sr, n = 48_000, 96_000
     t = np.arange(n) / sr
     x = (0.5 * np.sin(2 * np.pi * 300.0 * t)).astype(np.float32)
     sf.write(tmp_path / "in.wav", x, sr)
     y = (0.5 * np.sin(2 * np.pi * 600.0 * t)).astype(np.float32)  # ideal +12 st output
     sf.write(tmp_path / "out.wav", y, sr)
-    feats = runtime_features(tmp_path / "in.wav", tmp_path / "out.wav", 20, 40, 1.0, 12.0)
+    feats = runtime_features(
+        tmp_path / "in.wav", tmp_path / "out.wav", 20, 40, 1.0, 12.0, pitch_path="resample"
+    )
     # Frame k of the S = 2 timeline is centred on input sample k * HOP / 2.
     first = np.abs(np.fft.rfft(x[5 * HOP - 1024 : 5 * HOP + 1024] * np.hanning(2049)[:-1]))
     np.testing.assert_allclose(feats["mag"][0, :, 0], first, rtol=0, atol=1e-2 * first.max())
@@ -202,6 +205,30 @@ def test_runtime_features_follow_stretch_and_pitch(tmp_path: Path) -> None:
     seg = feats["target"] * np.hanning(len(feats["target"]))
     spectrum = np.abs(np.fft.rfft(seg, 1 << 20))
     assert abs(np.argmax(spectrum) * sr / (1 << 20) - 300.0) < 1.0
+
+
+def test_runtime_features_spectral_path_shifts_the_frames(tmp_path: Path) -> None:
+    """Spectral path (default), pitch +12 st at stretch 1: frames analysed at the stretch
+    ratio (frame k centred on input sample k * HOP), their peak moved to 600 Hz, the shifted
+    inst. freq in the advance, the target itself (600 Hz) at the output rate."""
+    sr, n = 48_000, 96_000
+    t = np.arange(n) / sr
+    x = (0.5 * np.sin(2 * np.pi * 300.0 * t)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x, sr)
+    y = (0.5 * np.sin(2 * np.pi * 600.0 * t)).astype(np.float32)
+    sf.write(tmp_path / "out.wav", y, sr)
+    feats = runtime_features(tmp_path / "in.wav", tmp_path / "out.wav", 20, 40, 1.0, 12.0)
+    want = np.abs(np.fft.rfft(y[20 * HOP - 1024 : 20 * HOP + 1024] * np.hanning(2049)[:-1]))
+    got = feats["mag"][0, :, 0]
+    assert int(np.argmax(got)) == int(np.argmax(want))
+    lobe = slice(int(np.argmax(want)) - 2, int(np.argmax(want)) + 3)
+    np.testing.assert_allclose(got[lobe], want[lobe], rtol=0, atol=0.05 * want.max())
+    # The classical engine advances the peak at 600 Hz: advance = wrap(hop * (w - centre)).
+    k = int(np.argmax(got))
+    expect = np.angle(np.exp(1j * (2 * np.pi * 600.0 / sr - 2 * np.pi * k / 2048) * HOP))
+    assert abs(np.angle(np.exp(1j * (feats["advance"][0, k, 5] - expect)))) < 1e-2
+    # (16-bit WAV: within one LSB.)
+    np.testing.assert_allclose(feats["target"], y[20 * HOP : 20 * HOP + 39 * HOP], atol=1e-4)
 
 
 def test_runtime_features_reset_the_phase_on_a_click(tmp_path: Path) -> None:

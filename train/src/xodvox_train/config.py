@@ -40,6 +40,8 @@ class DataConfig:
         verify_hashes: check audio SHA-256s when loading the manifest.
         min_target_dbfs: redraw crops whose target is quieter than this (``None``: keep all;
             see :class:`xodvox_train.data.CropConfig`).
+        pitch_path: runtime pitch path the ``"runtime"`` features emulate and the exported
+            bundle declares: ``"spectral"`` (default) or ``"resample"``.
     """
 
     manifest: str = "data/manifest.jsonl"
@@ -49,6 +51,7 @@ class DataConfig:
     seed: int = 0
     verify_hashes: bool = False
     min_target_dbfs: float | None = None
+    pitch_path: str = "spectral"
 
     def __post_init__(self) -> None:
         self.crop()  # validates
@@ -57,7 +60,9 @@ class DataConfig:
 
     def crop(self) -> CropConfig:
         """The crop settings."""
-        return CropConfig(self.crop_frames, self.seed, self.mag_source, self.min_target_dbfs)
+        return CropConfig(
+            self.crop_frames, self.seed, self.mag_source, self.min_target_dbfs, self.pitch_path
+        )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from xodvox_train.controls import ControlSpec, build_control_vector
+from xodvox_train.shift import UNITY_EPS, reassigned_inst_freq, shift_frames
 from xodvox_train.spectral import HOP, N_FFT, SAMPLE_RATE
 
 MANIFEST_VERSION = 1
@@ -496,6 +497,10 @@ def classic_phases(
     return out
 
 
+PITCH_PATHS = ("spectral", "resample")
+"""Runtime pitch paths (``model.json``'s ``pitch_path``; absent means ``"resample"``)."""
+
+
 def runtime_features(
     input_path: Path,
     target_path: Path,
@@ -505,12 +510,21 @@ def runtime_features(
     pitch_semitones: float,
     n_fft: int = N_FFT,
     hop: int = HOP,
+    pitch_path: str = "spectral",
 ) -> dict[str, np.ndarray]:
     """What the Rust runtime feeds the network, and the matching target (``docs/model-format.md``).
 
-    The runtime pitch-shifts by time-stretching the mid signal (mean of the channels) by
-    ``S = stretch * q`` (``q = 2 ** (pitch / 12)``) with a fixed synthesis hop, then resampling
-    by ``1 / q``. So output frame ``k`` takes the input frame centred on input sample
+    ``pitch_path="spectral"`` (the runtime's ``PitchMode::Spectral``, the default): the mid
+    signal (mean of the channels) is analysed at the stretch ratio only, output frame ``k``
+    taking the input frame centred on input sample ``round(k * hop / stretch)``; the transient
+    detector runs on those (unshifted) frames; each frame is then pitch-shifted by
+    ``q = 2 ** (pitch / 12)`` in the frequency domain (:mod:`xodvox_train.shift`) and the
+    classical engine runs on the shifted frames. The target is the target itself, at the
+    output rate.
+
+    ``pitch_path="resample"`` (``PitchMode::Resample``, bundles without ``pitch_path``): the
+    mid signal is time-stretched by ``S = stretch * q`` with a fixed synthesis hop, then
+    resampled by ``1 / q``. So output frame ``k`` takes the input frame centred on input sample
     ``round(k * hop / S)``, unscaled in frequency, and the target before that final resampling
     is ``target(t / q)``.
 
@@ -523,30 +537,42 @@ def runtime_features(
         ``lock`` ``(1, bins, T)`` the classical phase minus the analysis phase, wrapped (0 on
         the first frame and on reset frames); ``anchor`` ``(bins,)`` analysis phase of the
         first frame;
-        ``target`` ``((T - 1) * hop,)`` the target resampled by ``q``, starting at output sample
-        ``first_output_frame * hop``.
+        ``target`` ``((T - 1) * hop,)`` starting at output sample ``first_output_frame * hop``
+        (resampled by ``q`` on the resample path).
     """
+    if pitch_path not in PITCH_PATHS:
+        raise ValueError(f"pitch_path must be one of {PITCH_PATHS}, got {pitch_path!r}")
     q = 2.0 ** (pitch_semitones / 12.0)
-    total = stretch * q
+    spectral = pitch_path == "spectral"
+    total = stretch if spectral else stretch * q
     warm = min(first_output_frame, TRANSIENT_WARMUP_FRAMES)
     frames = input_frames(
         input_path, None, first_output_frame - warm, num_frames + warm, total, n_fft, hop
     )
     spec, pv_advance = analysis_with_advance(frames, hop)
-    transient = transient_flags(np.abs(spec) ** 2, time_offsets(frames, spec), hop / total)
+    offsets = time_offsets(frames, spec)
+    transient = transient_flags(np.abs(spec) ** 2, offsets, hop / total)
     spec, pv_advance, transient = spec[warm:], pv_advance[warm:], transient[warm:]
+    centre = 2.0 * np.pi * np.arange(n_fft // 2 + 1) * hop / n_fft
+    if spectral and abs(q - 1.0) >= UNITY_EPS:
+        inst = reassigned_inst_freq(frames[warm:], spec)
+        shifted = shift_frames(spec, inst, offsets[warm:], transient, q)
+        spec = shifted.spec
+        pv_advance = np.angle(np.exp(1j * (shifted.inst_freq * hop - centre)))
     mag = np.abs(spec)
     analysis = np.angle(spec)
     classic = classic_phases(mag, analysis, pv_advance, hop, transient)
-    centre = 2.0 * np.pi * np.arange(n_fft // 2 + 1) * hop / n_fft
     advance = np.zeros_like(pv_advance)
     advance[1:] = np.angle(np.exp(1j * (np.diff(classic, axis=0) - centre)))
     length = (num_frames - 1) * hop
-    out_positions = (first_output_frame * hop + np.arange(length)) / q
-    t_lo = int(np.floor(out_positions[0])) - 64
-    t_hi = int(np.ceil(out_positions[-1])) + 64
-    target_mid = read_mid_segment(target_path, t_lo, t_hi - t_lo)
-    target = sinc_resample_at(target_mid, out_positions - t_lo, min(1.0, q) * 0.97)
+    if spectral:
+        target = read_mid_segment(target_path, first_output_frame * hop, length)
+    else:
+        out_positions = (first_output_frame * hop + np.arange(length)) / q
+        t_lo = int(np.floor(out_positions[0])) - 64
+        t_hi = int(np.ceil(out_positions[-1])) + 64
+        target_mid = read_mid_segment(target_path, t_lo, t_hi - t_lo)
+        target = sinc_resample_at(target_mid, out_positions - t_lo, min(1.0, q) * 0.97)
     return {
         "mag": mag.T[None].astype(np.float32),
         "advance": advance.T[None].astype(np.float32),
@@ -576,12 +602,15 @@ class CropConfig:
         min_target_dbfs: crops whose target RMS is below this level (dBFS) are drawn again
             (up to ``MAX_CROP_DRAWS`` times, deterministically): near-silent targets make the
             log-magnitude loss explode and tell the model nothing about phase. ``None``: keep all.
+        pitch_path: runtime pitch path that ``mag_source == "runtime"`` emulates:
+            ``"spectral"`` (default) or ``"resample"`` (:func:`runtime_features`).
     """
 
     crop_frames: int = 32
     seed: int = 0
     mag_source: str = "target"
     min_target_dbfs: float | None = None
+    pitch_path: str = "spectral"
 
     def __post_init__(self) -> None:
         if self.crop_frames < 2:
@@ -590,6 +619,8 @@ class CropConfig:
             raise ValueError(f"min_target_dbfs must be finite, got {self.min_target_dbfs}")
         if self.mag_source not in MAG_SOURCES:
             raise ValueError(f"mag_source must be one of {MAG_SOURCES}, got {self.mag_source!r}")
+        if self.pitch_path not in PITCH_PATHS:
+            raise ValueError(f"pitch_path must be one of {PITCH_PATHS}, got {self.pitch_path!r}")
 
 
 class CropDataset(Dataset[dict[str, torch.Tensor]]):
@@ -662,10 +693,11 @@ class CropDataset(Dataset[dict[str, torch.Tensor]]):
         start = first_frame * HOP
         target_path = self.manifest.audio_path(entry.target)
         if self.crop.mag_source == "runtime":
-            # Frames of the pre-resampling (stretch x pitch ratio) timeline.
-            q = 2.0 ** (entry.pitch_semitones / 12.0)
-            latest = max(round(entry.num_frames_target * q) - n, 0) // HOP
-            first_frame = int(rng.integers(latest + 1))
+            if self.crop.pitch_path == "resample":
+                # Frames of the pre-resampling (stretch x pitch ratio) timeline.
+                q = 2.0 ** (entry.pitch_semitones / 12.0)
+                latest = max(round(entry.num_frames_target * q) - n, 0) // HOP
+                first_frame = int(rng.integers(latest + 1))
             try:
                 feats = runtime_features(
                     self.manifest.audio_path(entry.input),
@@ -674,6 +706,7 @@ class CropDataset(Dataset[dict[str, torch.Tensor]]):
                     self.crop.crop_frames,
                     entry.stretch,
                     entry.pitch_semitones,
+                    pitch_path=self.crop.pitch_path,
                 )
             except (RuntimeError, OSError) as err:
                 raise ManifestError(f"{self.manifest.path}: entry {entry.id!r}: {err}") from err

@@ -78,12 +78,16 @@ def run_model(
 ) -> np.ndarray:
     """The bundle's output for an entry's mid signal, ``num_frames_target`` samples.
 
-    Emulates the Rust runtime in whole-clip form: the mid input stretched by ``stretch * q``
-    (magnitudes and advance from :func:`runtime_features`), increments integrated from the
-    first frame's analysis phase, inverse STFT, then resampled by ``1 / q``.
+    Emulates the Rust runtime in whole-clip form, on the bundle's ``pitch_path`` (absent:
+    ``"resample"``): magnitudes and advance from :func:`runtime_features` (``"spectral"``: the
+    mid input stretched by ``stretch`` and pitch-shifted per frame; ``"resample"``: stretched
+    by ``stretch * q``), increments integrated from the first frame's analysis phase, inverse
+    STFT, then (``"resample"`` only) resampled by ``1 / q``.
     """
     q = 2.0 ** (entry.pitch_semitones / 12.0)
-    stretched = round(entry.num_frames_input * entry.stretch * q)
+    pitch_path = str(meta.get("pitch_path", "resample"))
+    spectral = pitch_path == "spectral"
+    stretched = round(entry.num_frames_input * entry.stretch * (1.0 if spectral else q))
     frames = num_frames_for(stretched)
     feats = runtime_features(
         manifest.audio_path(entry.input),
@@ -92,6 +96,7 @@ def run_model(
         frames,
         entry.stretch,
         entry.pitch_semitones,
+        pitch_path=pitch_path,
     )
     specs = [ControlSpec.from_json(c) for c in meta["controls"]]
     raw = {"stretch": entry.stretch, "pitch": entry.pitch_semitones, "style": entry.style}
@@ -110,6 +115,11 @@ def run_model(
         angle = np.cumsum(angle, axis=-1)
     spec = torch.from_numpy(feats["mag"][0].astype(np.float64) * np.exp(1j * angle))
     stretched_audio = Stft().istft(spec, (frames - 1) * HOP).numpy()
+    if spectral:
+        out = np.zeros(entry.num_frames_target)
+        m = min(out.size, stretched_audio.size)
+        out[:m] = stretched_audio[:m]
+        return out.astype(np.float32)
     positions = np.arange(entry.num_frames_target) * q
     out = sinc_resample_at(stretched_audio, positions, min(1.0, 1.0 / q) * 0.97)
     return out.astype(np.float32)

@@ -261,6 +261,16 @@ def check_parity(model: PhaseUNet, path: Path, seed: int = 0) -> float:
     return worst
 
 
+def bundle_pitch_path(payload: dict[str, Any]) -> str:
+    """The runtime pitch path the checkpoint was trained for (``model.json``'s ``pitch_path``).
+
+    The ``[data]`` config's ``pitch_path``; a checkpoint whose config has none predates the
+    spectral path and was trained on ``"resample"``.
+    """
+    data = (payload.get("config") or {}).get("data") or {}
+    return str(data.get("pitch_path", "resample"))
+
+
 def model_metadata(
     model: PhaseUNet,
     payload: dict[str, Any],
@@ -282,6 +292,7 @@ def model_metadata(
         "lookahead_frames": 0,
         "phase_output": cfg.phase_output,
         "magnitude": "linear |STFT| of the frame to synthesise (no compression; float32)",
+        "pitch_path": bundle_pitch_path(payload),
         "inputs": [
             {"name": "mag", "dtype": "float32", "shape": ["batch", 1, cfg.num_bins, "time"]},
             {"name": "control", "dtype": "float32", "shape": ["batch", cfg.n_controls]},

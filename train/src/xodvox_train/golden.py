@@ -173,6 +173,175 @@ def write_classic_golden(out_dir: Path) -> Path:
     return out_dir
 
 
+SHIFT_SEMITONES = (7.0, -12.0)
+"""Pitch shifts of the spectral-shifter golden vectors (``fixtures/golden/shift``)."""
+SHIFT_FRAMES = (4, 9, 14)
+"""Non-transient frames of the shifter golden (the transient frames are added)."""
+
+
+def shift_golden_frames() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Frames and shifter inputs of the shifter golden, as float32 values in float64.
+
+    The classic golden's signal (golden signal plus the noise burst at sample 7000) framed
+    at hop 512; the frames :data:`SHIFT_FRAMES` plus every transient frame.
+    """
+    from xodvox_train.data import analysis_with_advance, time_offsets, transient_flags
+    from xodvox_train.shift import reassigned_inst_freq
+
+    signal = make_test_signal().astype(np.float64)
+    burst = np.random.default_rng(SEED + 1).standard_normal(512) * np.exp(-np.arange(512) / 96.0)
+    signal[7000 : 7000 + burst.size] += 2.5 * burst
+    padded = np.pad(signal, N_FFT // 2)
+    frames = 1 + signal.shape[0] // HOP
+    chunks = np.stack([padded[k * HOP : k * HOP + N_FFT] for k in range(frames)])
+    spec, _ = analysis_with_advance(chunks, HOP)
+    offsets = time_offsets(chunks, spec)
+    inst = reassigned_inst_freq(chunks, spec)
+    transient = transient_flags(np.abs(spec) ** 2, offsets, float(HOP))
+    picked = np.array(sorted({*SHIFT_FRAMES, *np.flatnonzero(transient).tolist()}))
+    spec32 = spec[picked].astype(np.complex64).astype(np.complex128)
+    inputs = {
+        "spectrum": spec32,
+        "mag": np.abs(spec[picked]).astype(np.float32).astype(np.float64),
+        "inst_freq": inst[picked].astype(np.float32).astype(np.float64),
+        "time_offset": offsets[picked].astype(np.float32).astype(np.float64),
+        "transient": transient[picked],
+    }
+    return picked, inputs
+
+
+def compute_shift_golden(inputs: dict[str, np.ndarray], semitones: float) -> dict[str, np.ndarray]:
+    """The port's shifted spectra, magnitudes and inst. freq of the golden frames."""
+    from xodvox_train.shift import apply, plan, shift_inst_freq
+
+    ratio = 2.0 ** (semitones / 12.0)
+    spec, mag, inst = [], [], []
+    for f in range(inputs["mag"].shape[0]):
+        p = plan(
+            inputs["spectrum"][f],
+            inputs["mag"][f],
+            inputs["inst_freq"][f],
+            inputs["time_offset"][f],
+            bool(inputs["transient"][f]),
+            ratio,
+        )
+        out = apply(p, inputs["spectrum"][f])
+        spec.append(out)
+        mag.append(np.abs(out))
+        inst.append(shift_inst_freq(p, inputs["inst_freq"][f]))
+    return {"spectrum": np.stack(spec), "mag": np.stack(mag), "inst_freq": np.stack(inst)}
+
+
+def _complex_f32(x: np.ndarray) -> np.ndarray:
+    return np.stack([x.real, x.imag], axis=-1).astype("<f4")
+
+
+def write_shift_golden(out_dir: Path) -> Path:
+    """Golden vectors of the spectral pitch shifter (``fixtures/golden/shift``).
+
+    In: ``spectrum.f32`` (re, im per bin), ``mag.f32``, ``inst_freq.f32`` (rad/sample),
+    ``time_offset.f32`` (samples from the frame centre), ``transient.u8`` (one byte per frame)
+    of the frames of :func:`shift_golden_frames`. Out, per shift ``S`` in
+    :data:`SHIFT_SEMITONES` (``S`` written as ``p7``/``m12``): ``spectrum_S.f32``,
+    ``mag_S.f32``, ``inst_freq_S.f32`` from :mod:`xodvox_train.shift` (float64 on the float32
+    inputs). All little-endian float32, frame-major ``[frame][bin]``.
+    ``crates/dsp/tests/golden_shift.rs`` runs ``SpectralShifter`` on the same inputs.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picked, inputs = shift_golden_frames()
+    _complex_f32(inputs["spectrum"]).tofile(out_dir / "spectrum.f32")
+    for name in ("mag", "inst_freq", "time_offset"):
+        inputs[name].astype("<f4").tofile(out_dir / f"{name}.f32")
+    inputs["transient"].astype(np.uint8).tofile(out_dir / "transient.u8")
+    tags = []
+    for semitones in SHIFT_SEMITONES:
+        tag = f"{'p' if semitones >= 0 else 'm'}{abs(semitones):g}"
+        tags.append(tag)
+        out = compute_shift_golden(inputs, semitones)
+        _complex_f32(out["spectrum"]).tofile(out_dir / f"spectrum_{tag}.f32")
+        out["mag"].astype("<f4").tofile(out_dir / f"mag_{tag}.f32")
+        out["inst_freq"].astype("<f4").tofile(out_dir / f"inst_freq_{tag}.f32")
+    meta = {
+        "format_version": 1,
+        "num_frames": int(picked.size),
+        "num_bins": NUM_BINS,
+        "hop": HOP,
+        "source_frames": [int(f) for f in picked],
+        "transient_frames": [int(i) for i in np.flatnonzero(inputs["transient"])],
+        "shifts": [
+            {"tag": tag, "semitones": s, "ratio": 2.0 ** (s / 12.0)}
+            for tag, s in zip(tags, SHIFT_SEMITONES, strict=True)
+        ],
+        "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025 "
+        "(spectrum files: re, im)",
+        "what": "spectral pitch shifter (shift.rs) on frames of the classic golden signal",
+        "generator": "xodvox_train.golden.write_shift_golden",
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
+CLASSIC_SHIFT_SEMITONES = 7.0
+"""Pitch shift of the classical engine's golden on shifted frames."""
+
+
+def write_classic_shift_golden(out_dir: Path) -> Path:
+    """The classical engine on spectrally shifted frames (``fixtures/golden/shift/classic``).
+
+    All frames of the classic golden's signal (hop 512), transient flags of the unshifted
+    frames (as the runtime), every frame shifted by :data:`CLASSIC_SHIFT_SEMITONES` with
+    :func:`xodvox_train.shift.shift_frames`; in: the shifted ``mag.f32``, ``analysis.f32``,
+    ``inst_freq.f32`` (rad/sample) and ``transient.u8``; out: ``phase.f32``, the synthesis
+    phases of :func:`xodvox_train.data.classic_phases` on them (advance from the shifted
+    inst. freq), wrapped. Layout as ``fixtures/golden/classic``.
+    """
+    from xodvox_train.data import (
+        analysis_with_advance,
+        classic_phases,
+        time_offsets,
+        transient_flags,
+    )
+    from xodvox_train.shift import reassigned_inst_freq, shift_frames
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    signal = make_test_signal().astype(np.float64)
+    burst = np.random.default_rng(SEED + 1).standard_normal(512) * np.exp(-np.arange(512) / 96.0)
+    signal[7000 : 7000 + burst.size] += 2.5 * burst
+    padded = np.pad(signal, N_FFT // 2)
+    frames = 1 + signal.shape[0] // HOP
+    chunks = np.stack([padded[k * HOP : k * HOP + N_FFT] for k in range(frames)])
+    spec, _ = analysis_with_advance(chunks, HOP)
+    offsets = time_offsets(chunks, spec)
+    transient = transient_flags(np.abs(spec) ** 2, offsets, float(HOP))
+    ratio = 2.0 ** (CLASSIC_SHIFT_SEMITONES / 12.0)
+    shifted = shift_frames(spec, reassigned_inst_freq(chunks, spec), offsets, transient, ratio)
+    centre = 2.0 * np.pi * np.arange(NUM_BINS) * HOP / N_FFT
+    advance = np.angle(np.exp(1j * (shifted.inst_freq * HOP - centre)))
+    phase = classic_phases(shifted.mag, shifted.analysis, advance, HOP, transient)
+    for name, data in (
+        ("mag", shifted.mag),
+        ("analysis", shifted.analysis),
+        ("inst_freq", shifted.inst_freq),
+        ("phase", np.angle(np.exp(1j * phase))),
+    ):
+        data.astype("<f4").tofile(out_dir / f"{name}.f32")
+    transient.astype(np.uint8).tofile(out_dir / "transient.u8")
+    meta = {
+        "format_version": 1,
+        "num_frames": frames,
+        "num_bins": NUM_BINS,
+        "hop": HOP,
+        "semitones": CLASSIC_SHIFT_SEMITONES,
+        "ratio": ratio,
+        "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025",
+        "transient_frames": [int(f) for f in np.flatnonzero(transient)],
+        "what": "classical engine on the golden signal's frames shifted by shift.py",
+        "generator": "xodvox_train.golden.write_classic_shift_golden",
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
 def read_golden(golden_dir: Path) -> tuple[dict[str, object], GoldenVectors]:
     """Reads ``meta.json`` and the three binary files from ``golden_dir``.
 
@@ -238,6 +407,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote golden STFT vectors to {out_dir}")
     classic_dir = write_classic_golden(out_dir.parent / "classic")
     print(f"wrote golden classical-engine vectors to {classic_dir}")
+    shift_dir = write_shift_golden(out_dir.parent / "shift")
+    print(f"wrote golden spectral-shifter vectors to {shift_dir}")
+    classic_shift_dir = write_classic_shift_golden(shift_dir / "classic")
+    print(f"wrote golden classical-engine-on-shifted-frames vectors to {classic_shift_dir}")
     return 0
 
 
