@@ -67,7 +67,8 @@ def make_tests(h):
             else:
                 assert latency > 0, f"{rate} Hz: no latency"
                 level = h.rms(wet[:, latency + at :])
-                assert level > 0.05, f"{rate} Hz: output rms {level}"
+                # Not silent (white noise loses most of its power above 24 kHz at high rates).
+                assert level > 0.01, f"{rate} Hz: output rms {level}"
             host.set_processing(False)
             assert host.set_active(False) == K_RESULT_OK
             out.append(f"{rate:g} Hz: {latency}")
@@ -108,8 +109,8 @@ def make_tests(h):
 
     def test_vst3_silence_flags(a):
         """After silent input longer than the idle tail, every output block carries the
-        silence flags of both channels (a host can skip the work downstream); while the
-        sound lasts none does, and getTailSamples() is non-zero then."""
+        silence flags of both channels (a host can skip the work downstream); once the
+        sound is past the latency none does, and getTailSamples() is non-zero then."""
         host = Vst3Host(a.vst3)
         host.set_normalized(host.param_id("Engine"), 1.0)
         assert host.setup(48_000.0, 512) == K_RESULT_OK
@@ -120,7 +121,10 @@ def make_tests(h):
         sound = (0.3 * rng.standard_normal((2, 24_000))).astype(np.float32)
         _, flags = vst3_blocks(host, sound, 512)
         tail = host.tail()
-        assert all(f == 0 for f in flags), f"silence flags on sound: {flags}"
+        # Silent (and flagged) only while the first sound is still inside the latency.
+        sounding = flags[latency // 512 + 1 :]
+        assert all(f == 0 for f in sounding), f"silence flags on sound: {flags}"
+        assert flags[0] == 0b11, "the latency's silence is not flagged"
         assert tail > 0, "no tail reported while sounding"
         silence = np.zeros((2, 4 * latency + 48_000), dtype=np.float32)
         y, flags = vst3_blocks(host, silence, 512)

@@ -672,7 +672,6 @@ impl Plugin {
                     pos += n;
                     continue;
                 }
-                asleep = false;
                 in_events.clear();
                 if i == 0 {
                     for e in &events {
