@@ -16,7 +16,9 @@ Exit codes:
   2  usage: unknown flag, unparsable or out-of-range value, --model without --engine neural
   3  input: missing, unreadable, corrupt, empty (0 frames), unsupported format or channel count,
      or a missing or broken model bundle
-  4  output: directory missing or not writable, path is a directory, or OUT is the input file";
+  4  output: directory missing or not writable, path is a directory, OUT is the input file,
+     or a WAV output over 4 GiB
+  130, 143  interrupted by SIGINT, SIGTERM (the unfinished output is removed)";
 
 /// XodVox: real-time phase vocoder for pitch shifting and time stretching.
 #[derive(Debug, Parser)]
@@ -30,18 +32,20 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Time-stretch and/or pitch-shift an audio file into a WAV file.
+    /// Time-stretch and/or pitch-shift an audio file into a WAV or FLAC file.
     #[command(
-        long_about = "Time-stretch and/or pitch-shift an audio file into a WAV file.\n\n\
-Reads WAV, FLAC, OGG Vorbis or MP3 (any sample rate, 1 to 8 channels) and writes a WAV file with \
-the same sample rate and channel count. Stretch and pitch are independent: --stretch changes the \
+        long_about = "Time-stretch and/or pitch-shift an audio file into a WAV or FLAC file.\n\n\
+Reads WAV, FLAC, OGG Vorbis or MP3 (any sample rate, 1 to 8 channels) and writes a WAV file (or FLAC \
+for a .flac name or --format flac) with the same sample rate and channel count, streaming: memory \
+does not grow with the file. Stretch and pitch are independent: --stretch changes the \
 duration without changing the pitch, --pitch/--cents change the pitch without changing the duration.\n\n\
 Conventions differ between tools. XodVox --stretch is a DURATION ratio, like `rubberband -t`: \
 2 makes the output twice as long (half speed). `rubberband -T X` and `sox tempo X` take a SPEED \
 factor instead: `--stretch 2` here equals `rubberband -T 0.5` or `sox tempo 0.5`. \
 XodVox --pitch is in semitones like `rubberband -p`; `sox pitch` takes cents (--pitch 3 = sox pitch 300).\n\n\
-The output is written to a temporary file in OUT's directory and renamed into place when complete, \
-so a failure never leaves a partial file, and OUT may never be the input file.",
+The output is written to an unnamed file in OUT's directory and named only when complete, so a \
+failure, Ctrl-C (exit 130), SIGTERM (exit 143) or a kill never leaves a partial file, and OUT may \
+never be the input file.",
         after_help = EXIT_CODES
     )]
     Render(RenderArgs),
