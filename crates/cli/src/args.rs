@@ -16,7 +16,9 @@ Exit codes:
   2  usage: unknown flag, unparsable or out-of-range value, --model without --engine neural
   3  input: missing, unreadable, corrupt, empty (0 frames), unsupported format or channel count,
      or a missing or broken model bundle
-  4  output: directory missing or not writable, path is a directory, or OUT is the input file";
+  4  output: directory missing or not writable, path is a directory, OUT is the input file,
+     or a WAV output over 4 GiB
+  130, 143  interrupted by SIGINT, SIGTERM (the unfinished output is removed)";
 
 /// XodVox: real-time phase vocoder for pitch shifting and time stretching.
 #[derive(Debug, Parser)]
@@ -30,18 +32,20 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Time-stretch and/or pitch-shift an audio file into a WAV file.
+    /// Time-stretch and/or pitch-shift an audio file into a WAV or FLAC file.
     #[command(
-        long_about = "Time-stretch and/or pitch-shift an audio file into a WAV file.\n\n\
-Reads WAV, FLAC, OGG Vorbis or MP3 (any sample rate, 1 to 8 channels) and writes a WAV file with \
-the same sample rate and channel count. Stretch and pitch are independent: --stretch changes the \
+        long_about = "Time-stretch and/or pitch-shift an audio file into a WAV or FLAC file.\n\n\
+Reads WAV, FLAC, OGG Vorbis or MP3 (any sample rate, 1 to 8 channels) and writes a WAV file (or FLAC \
+for a .flac name or --format flac) with the same sample rate and channel count, streaming: memory \
+does not grow with the file. Stretch and pitch are independent: --stretch changes the \
 duration without changing the pitch, --pitch/--cents change the pitch without changing the duration.\n\n\
 Conventions differ between tools. XodVox --stretch is a DURATION ratio, like `rubberband -t`: \
 2 makes the output twice as long (half speed). `rubberband -T X` and `sox tempo X` take a SPEED \
 factor instead: `--stretch 2` here equals `rubberband -T 0.5` or `sox tempo 0.5`. \
 XodVox --pitch is in semitones like `rubberband -p`; `sox pitch` takes cents (--pitch 3 = sox pitch 300).\n\n\
-The output is written to a temporary file in OUT's directory and renamed into place when complete, \
-so a failure never leaves a partial file, and OUT may never be the input file.",
+The output is written to an unnamed file in OUT's directory and named only when complete, so a \
+failure, Ctrl-C (exit 130), SIGTERM (exit 143) or a kill never leaves a partial file, and OUT may \
+never be the input file.",
         after_help = EXIT_CODES
     )]
     Render(RenderArgs),
@@ -74,15 +78,79 @@ pub enum EngineChoice {
     Neural,
 }
 
-/// Sample format of the written WAV file.
+/// `--format`: the sample format, or FLAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// 32-bit IEEE float (lossless, keeps peaks above 0 dBFS).
+    /// 32-bit IEEE float WAV (lossless, keeps peaks above 0 dBFS); the default for WAV.
     F32,
-    /// 24-bit integer PCM, peaks above full scale are clipped (a warning says how many).
+    /// 24-bit integer PCM, peaks above full scale are clipped (a warning says how many); the
+    /// default for FLAC.
     I24,
     /// 16-bit integer PCM, peaks above full scale are clipped (a warning says how many).
     I16,
+    /// FLAC (lossless compressed), 24-bit; same as a `.flac` output name.
+    Flac,
+}
+
+/// `--dither`: noise added before rounding to integer samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dither {
+    /// Plain rounding.
+    None,
+    /// Triangular (TPDF) dither of ±1 LSB: no distortion from rounding, a constant noise floor
+    /// (−98 dBFS at 16 bits); seeded, so renders are reproducible.
+    Tpdf,
+}
+
+/// Sample format of the written file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    /// 32-bit IEEE float.
+    F32,
+    /// 24-bit integer.
+    I24,
+    /// 16-bit integer.
+    I16,
+}
+
+impl SampleFormat {
+    /// Bits per sample.
+    pub fn bits(self) -> u32 {
+        match self {
+            SampleFormat::F32 => 32,
+            SampleFormat::I24 => 24,
+            SampleFormat::I16 => 16,
+        }
+    }
+
+    /// Name for the summary line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SampleFormat::F32 => "32-bit float",
+            SampleFormat::I24 => "24-bit PCM",
+            SampleFormat::I16 => "16-bit PCM",
+        }
+    }
+}
+
+/// File format of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// RIFF WAVE (hound).
+    Wav,
+    /// FLAC (flacenc).
+    Flac,
+}
+
+/// What `render` writes, resolved from `--format`, `--dither` and OUT's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// WAV or FLAC.
+    pub container: Container,
+    /// Sample format.
+    pub sample: SampleFormat,
+    /// Dither for integer samples.
+    pub dither: Dither,
 }
 
 /// Arguments of `xodvox render`.
@@ -91,7 +159,8 @@ pub struct RenderArgs {
     /// Input audio file: WAV, FLAC, OGG Vorbis or MP3; any sample rate, 1 to 8 channels.
     #[arg(value_name = "IN")]
     pub input: PathBuf,
-    /// Output WAV file (same sample rate and channels as IN). Must not be IN; replaced if it exists.
+    /// Output file, WAV, or FLAC when it ends in .flac (same sample rate and channels as IN).
+    /// Must not be IN; replaced if it exists.
     #[arg(value_name = "OUT")]
     pub output: PathBuf,
     /// Stretch as a duration ratio, 0.25 to 4: output length = input length x RATIO (2 = twice as long, half
@@ -122,9 +191,14 @@ pub struct RenderArgs {
     /// lists them). Default: the model's first style. Only with --engine neural.
     #[arg(long, value_name = "NAME")]
     pub style: Option<String>,
-    /// Output sample format: f32 (32-bit float, default), i24 or i16 (integer PCM, clipped).
-    #[arg(long, value_enum, default_value_t = OutputFormat::F32)]
-    pub format: OutputFormat,
+    /// Output format: f32 (32-bit float WAV, the default), i24 or i16 (integer PCM, clipped;
+    /// WAV, or FLAC for a .flac OUT, where i24 is the default), flac (24-bit FLAC).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
+    /// Dither for integer output (i24, i16, FLAC): none (plain rounding, the default) or tpdf
+    /// (triangular ±1 LSB noise, the usual choice for 16-bit masters).
+    #[arg(long, value_enum, default_value_t = Dither::None)]
+    pub dither: Dither,
     /// No progress bar and no summary line (warnings and errors are still printed).
     #[arg(long, short)]
     pub quiet: bool,
@@ -134,6 +208,50 @@ impl RenderArgs {
     /// Total pitch shift in semitones (`--pitch` + `--cents`/100).
     pub fn total_pitch_semitones(&self) -> f64 {
         self.pitch + self.cents / 100.0
+    }
+
+    /// The container (FLAC for `--format flac` or a `.flac` OUT, WAV otherwise), the sample
+    /// format and the dither.
+    ///
+    /// # Errors
+    /// A message for combinations that cannot be written: float samples in FLAC, dither on
+    /// float samples.
+    pub fn output_spec(&self) -> Result<OutputSpec, String> {
+        let flac_name = self
+            .output
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("flac"));
+        let container = if flac_name || self.format == Some(OutputFormat::Flac) {
+            Container::Flac
+        } else {
+            Container::Wav
+        };
+        let sample = match (container, self.format) {
+            (Container::Flac, Some(OutputFormat::F32)) => {
+                return Err("--format f32: FLAC holds integer samples; use i24 or i16, \
+                            or a .wav output for float"
+                    .into())
+            }
+            (Container::Flac, None | Some(OutputFormat::Flac | OutputFormat::I24)) => {
+                SampleFormat::I24
+            }
+            (_, Some(OutputFormat::I16)) => SampleFormat::I16,
+            (_, Some(OutputFormat::I24)) => SampleFormat::I24,
+            (Container::Wav, _) => SampleFormat::F32,
+        };
+        if sample == SampleFormat::F32 && self.dither != Dither::None {
+            return Err(
+                "--dither applies to integer output (--format i24, i16 or flac); \
+                        32-bit float is not rounded"
+                    .into(),
+            );
+        }
+        Ok(OutputSpec {
+            container,
+            sample,
+            dither: self.dither,
+        })
     }
 }
 
@@ -213,6 +331,50 @@ mod tests {
         assert!(parse_pitch("24.5").is_err());
         assert!(parse_cents("-100").is_ok());
         assert!(parse_cents("101").is_err());
+    }
+
+    fn spec(args: &[&str]) -> Result<OutputSpec, String> {
+        let cli = Cli::try_parse_from(["xodvox", "render"].iter().chain(args)).expect("parse");
+        let Command::Render(a) = cli.command else {
+            panic!("not render")
+        };
+        a.output_spec()
+    }
+
+    #[test]
+    fn output_format_follows_flag_and_extension() {
+        let wav = |sample, dither| OutputSpec {
+            container: Container::Wav,
+            sample,
+            dither,
+        };
+        let flac = |sample, dither| OutputSpec {
+            container: Container::Flac,
+            sample,
+            dither,
+        };
+        assert_eq!(
+            spec(&["a", "b.wav"]),
+            Ok(wav(SampleFormat::F32, Dither::None))
+        );
+        assert_eq!(
+            spec(&["a", "b.wav", "--format", "i16", "--dither", "tpdf"]),
+            Ok(wav(SampleFormat::I16, Dither::Tpdf))
+        );
+        assert_eq!(
+            spec(&["a", "b.FLAC"]),
+            Ok(flac(SampleFormat::I24, Dither::None))
+        );
+        assert_eq!(
+            spec(&["a", "b.flac", "--format", "i16"]),
+            Ok(flac(SampleFormat::I16, Dither::None))
+        );
+        assert_eq!(
+            spec(&["a", "b", "--format", "flac"]),
+            Ok(flac(SampleFormat::I24, Dither::None))
+        );
+        assert!(spec(&["a", "b.flac", "--format", "f32"]).is_err());
+        assert!(spec(&["a", "b.wav", "--dither", "tpdf"]).is_err());
     }
 
     #[test]

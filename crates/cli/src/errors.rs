@@ -19,6 +19,9 @@ pub enum ExitKind {
     /// The output cannot be written: directory missing or not writable, path is a directory,
     /// or it would overwrite the input (exit code 4).
     Output,
+    /// Stopped by a signal (SIGINT, SIGTERM): exit code 128 + the signal number, as a shell
+    /// reports a process killed by it (130, 143).
+    Interrupted(i32),
 }
 
 impl ExitKind {
@@ -29,6 +32,7 @@ impl ExitKind {
             ExitKind::Usage => 2,
             ExitKind::Input => 3,
             ExitKind::Output => 4,
+            ExitKind::Interrupted(signal) => u8::try_from(128 + signal).unwrap_or(1),
         }
     }
 }
@@ -102,6 +106,8 @@ mod tests {
             ExitKind::Output.code(),
         ];
         assert_eq!(codes, [1, 2, 3, 4]);
+        assert_eq!(ExitKind::Interrupted(2).code(), 130);
+        assert_eq!(ExitKind::Interrupted(15).code(), 143);
     }
 
     #[test]

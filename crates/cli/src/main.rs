@@ -6,11 +6,17 @@ mod args;
 mod audio_io;
 mod bench;
 mod dataset_cmd;
+mod decode;
 mod errors;
 mod eval_cmd;
+mod flac_out;
+mod interrupt;
 mod neural;
+mod pending;
+mod rate_stream;
 mod render;
 mod signal;
+mod stream_render;
 
 use std::process::ExitCode;
 

@@ -1,18 +1,22 @@
-//! `xodvox render`: check arguments and paths, decode, run the offline renderer with a progress
-//! bar, report non-finite input samples once, and write the WAV atomically.
+//! `xodvox render`: check arguments and paths, then stream the file through the renderer
+//! ([`crate::stream_render`]) into an unnamed output file that is named only when complete, with
+//! a progress bar; non-finite input samples, clipping and a truncated input are reported once.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use xodvox_dsp::{
-    classic_engine, render_offline, RenderSettings, MAX_PITCH_SEMITONES, MIN_PITCH_SEMITONES,
-};
+use xodvox_dsp::{classic_engine, RenderSettings, MAX_PITCH_SEMITONES, MIN_PITCH_SEMITONES};
 
-use crate::args::{EngineChoice, OutputFormat, RenderArgs};
-use crate::audio_io::{decode_file, PendingOutput};
+use crate::args::{Container, EngineChoice, OutputSpec, RenderArgs};
+use crate::audio_io::{check_wav_size, Sink, WavSink};
+use crate::decode::StreamDecoder;
 use crate::errors::{CliError, ExitKind, Tag};
+use crate::flac_out::FlacSink;
+use crate::interrupt::Interrupt;
+use crate::pending::PendingOutput;
+use crate::stream_render::render_stream;
 
 /// Inputs shorter than this (in seconds) render without a progress bar.
 const PROGRESS_MIN_SECONDS: f64 = 5.0;
@@ -26,6 +30,120 @@ const CLASSIC_ENGINE_RATE: u32 = 48_000;
 /// A [`CliError`] whose kind gives the exit code (see `xodvox render --help`).
 pub fn run(args: &RenderArgs) -> Result<(), CliError> {
     let total_pitch = args.total_pitch_semitones();
+    check_usage(args, total_pitch)?;
+    let spec = args
+        .output_spec()
+        .map_err(|m| CliError::new(ExitKind::Usage, m))?;
+    let neural = match args.engine {
+        EngineChoice::Neural => Some(crate::neural::load(args.model.as_deref())?),
+        EngineChoice::Classic => None,
+    };
+    let style_index = match (&neural, &args.style) {
+        (Some(n), Some(name)) => n.style_index(name)?,
+        _ => 0,
+    };
+
+    check_not_same_file(&args.input, &args.output)?;
+    // Fail on an unreadable input before touching the output directory.
+    let started = Instant::now();
+    let mut decoder = StreamDecoder::open(&args.input)?;
+    let (sample_rate, channels) = (decoder.sample_rate(), decoder.channels());
+    if spec.container == Container::Wav {
+        if let Some(n) = decoder.promised_frames() {
+            let frames = (n as f64 * args.stretch).round() as u64;
+            check_wav_size(frames, channels, spec.sample)
+                .with_context_of(&args.output)
+                .tag(ExitKind::Output)?;
+        }
+    }
+    let interrupt = Interrupt::install()?;
+    let pending = PendingOutput::create(&args.output)?;
+
+    // Both engines run at 48 kHz (the neural one at its model's rate), as in the plugin:
+    // other rates are converted at the edges. Measured on the val split, converting beats
+    // running the 2048/512 STFT at the file's rate for the classical engine too
+    // (docs/rate-study.md).
+    let engine_rate = neural
+        .as_ref()
+        .map_or(CLASSIC_ENGINE_RATE, |n| n.sample_rate);
+    let settings = RenderSettings {
+        sample_rate: f64::from(engine_rate),
+        stretch: args.stretch,
+        pitch_semitones: total_pitch,
+        n_fft: neural.as_ref().map_or(2048, |n| n.n_fft),
+        hop: neural.as_ref().map_or(512, |n| n.hop),
+        style_index,
+        // The neural engine renders on the pitch path its model was trained for; the
+        // classical engine on the constant-latency spectral path.
+        pitch_mode: neural
+            .as_ref()
+            .map_or(xodvox_dsp::PitchMode::Spectral, |n| n.pitch_mode),
+    };
+    // Without a frame count in the header the length is unknown: show the bar.
+    let seconds_in = decoder
+        .promised_frames()
+        .map_or(f64::INFINITY, |n| n as f64 / f64::from(sample_rate));
+    let bar = progress_bar(args.quiet || seconds_in < PROGRESS_MIN_SECONDS);
+    let mut progress = |done: u64, total: u64| {
+        if total > 0 {
+            bar.set_length(total.max(done));
+        }
+        bar.set_position(done);
+    };
+    let engine = match neural {
+        None => classic_engine(settings.n_fft),
+        Some(n) => n.engine,
+    };
+    let sink = open_sink(&pending, &args.output, spec, sample_rate, channels)?;
+    let report = render_stream(
+        &mut decoder,
+        engine_rate,
+        &settings,
+        engine,
+        sink,
+        &mut progress,
+        &interrupt,
+    )
+    .map_err(|e| match e.kind {
+        ExitKind::Output => CliError {
+            kind: e.kind,
+            error: e
+                .error
+                .context(format!("cannot write {}", args.output.display())),
+        },
+        _ => e,
+    })?;
+    bar.finish_and_clear();
+    pending.commit()?;
+    report_input(args, &decoder, report.nonfinite_samples);
+    if report.clipped > 0 {
+        eprintln!(
+            "warning: {}: {} sample(s) above full scale were clipped (use --format f32 to keep them)",
+            args.output.display(),
+            report.clipped
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "wrote {}: {} ch, {} Hz, {} frames ({:.2} s), {}{}, in {:.2} s",
+            args.output.display(),
+            channels,
+            sample_rate,
+            report.frames_out,
+            report.frames_out as f64 / f64::from(sample_rate),
+            match spec.container {
+                Container::Wav => "WAV ",
+                Container::Flac => "FLAC ",
+            },
+            spec.sample.describe(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a pitch total out of range and neural-only options with the classical engine.
+fn check_usage(args: &RenderArgs, total_pitch: f64) -> Result<(), CliError> {
     if !(MIN_PITCH_SEMITONES..=MAX_PITCH_SEMITONES).contains(&total_pitch) {
         return Err(CliError::new(
             ExitKind::Usage,
@@ -48,125 +166,68 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
             "--style NAME is only used with --engine neural",
         ));
     }
-    let neural = match args.engine {
-        EngineChoice::Neural => Some(crate::neural::load(args.model.as_deref())?),
-        EngineChoice::Classic => None,
-    };
-    let style_index = match (&neural, &args.style) {
-        (Some(n), Some(name)) => n.style_index(name)?,
-        _ => 0,
-    };
-
-    check_not_same_file(&args.input, &args.output)?;
-    // Fail on an unreadable input before touching the output directory.
-    let started = Instant::now();
-    let audio = decode_file(&args.input)?;
-    let pending = PendingOutput::create(&args.output)?;
-    if let Some(promised) = audio.truncated_from {
-        eprintln!(
-            "warning: {}: truncated file: the header promises {promised} frames, {} decoded",
-            args.input.display(),
-            audio.num_frames()
-        );
-    }
-    if audio.skipped_packets > 0 {
-        eprintln!(
-            "warning: {}: skipped {} undecodable packet(s)",
-            args.input.display(),
-            audio.skipped_packets
-        );
-    }
-
-    // Both engines run at 48 kHz (the neural one at its model's rate), as in the plugin:
-    // other rates are converted at the edges. Measured on the val split, converting beats
-    // running the 2048/512 STFT at the file's rate for the classical engine too
-    // (docs/rate-study.md).
-    let engine_rate = neural
-        .as_ref()
-        .map_or(CLASSIC_ENGINE_RATE, |n| n.sample_rate);
-    let settings = RenderSettings {
-        sample_rate: f64::from(engine_rate),
-        stretch: args.stretch,
-        pitch_semitones: total_pitch,
-        n_fft: neural.as_ref().map_or(2048, |n| n.n_fft),
-        hop: neural.as_ref().map_or(512, |n| n.hop),
-        style_index,
-        // The neural engine renders on the path its model was trained for; the classical
-        // engine on the constant-latency spectral path.
-        pitch_mode: neural
-            .as_ref()
-            .map_or(xodvox_dsp::PitchMode::Spectral, |n| n.pitch_mode),
-    };
-    let seconds_in = audio.num_frames() as f64 / f64::from(audio.sample_rate);
-    let bar = progress_bar(args.quiet || seconds_in < PROGRESS_MIN_SECONDS);
-    let mut progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let engine = match neural {
-        None => classic_engine(settings.n_fft),
-        Some(n) => n.engine,
-    };
-    let result = if engine_rate == audio.sample_rate {
-        render_offline(&audio.channels, &settings, engine, &mut progress).tag(ExitKind::Other)?
-    } else {
-        let input = crate::audio_io::resample(&audio.channels, audio.sample_rate, engine_rate)?;
-        let mut r =
-            render_offline(&input, &settings, engine, &mut progress).tag(ExitKind::Other)?;
-        let back = crate::audio_io::resample(&r.channels, engine_rate, audio.sample_rate)?;
-        let want = (audio.num_frames() as f64 * args.stretch).round() as usize;
-        r.channels = back
-            .into_iter()
-            .map(|mut c| {
-                c.resize(want, 0.0);
-                c
-            })
-            .collect();
-        r
-    };
-    let settings = RenderSettings {
-        sample_rate: f64::from(audio.sample_rate),
-        ..settings
-    };
-    bar.finish_and_clear();
-    drop(audio);
-
-    if result.nonfinite_samples > 0 {
-        eprintln!(
-            "warning: {}: {} non-finite sample(s) (NaN/Inf) were replaced by silence",
-            args.input.display(),
-            result.nonfinite_samples
-        );
-    }
-    let sample_rate = settings.sample_rate as u32;
-    let clipped = pending.write_wav(&result.channels, sample_rate, args.format)?;
-    if clipped > 0 {
-        eprintln!(
-            "warning: {}: {clipped} sample(s) above full scale were clipped (use --format f32 to keep them)",
-            args.output.display()
-        );
-    }
-    if !args.quiet {
-        let frames = result.channels.first().map_or(0, Vec::len);
-        eprintln!(
-            "wrote {}: {} ch, {} Hz, {} frames ({:.2} s), {}, in {:.2} s",
-            args.output.display(),
-            result.channels.len(),
-            sample_rate,
-            frames,
-            frames as f64 / f64::from(sample_rate),
-            format_name(args.format),
-            started.elapsed().as_secs_f64()
-        );
-    }
     Ok(())
 }
 
-fn format_name(format: OutputFormat) -> &'static str {
-    match format {
-        OutputFormat::F32 => "32-bit float",
-        OutputFormat::I24 => "24-bit PCM",
-        OutputFormat::I16 => "16-bit PCM",
+/// The encoder for `spec`, writing into the pending file.
+fn open_sink(
+    pending: &PendingOutput,
+    output: &Path,
+    spec: OutputSpec,
+    sample_rate: u32,
+    channels: usize,
+) -> Result<Box<dyn Sink>, CliError> {
+    let file = pending
+        .file()
+        .try_clone()
+        .map_err(anyhow::Error::from)
+        .with_context_of(output)
+        .tag(ExitKind::Output)?;
+    let sink: Box<dyn Sink> = match spec.container {
+        Container::Wav => Box::new(
+            WavSink::new(file, sample_rate, channels, spec.sample, spec.dither)
+                .with_context_of(output)
+                .tag(ExitKind::Output)?,
+        ),
+        Container::Flac => Box::new(
+            FlacSink::new(file, sample_rate, channels, spec.sample.bits(), spec.dither)
+                .with_context_of(output)
+                .tag(ExitKind::Output)?,
+        ),
+    };
+    Ok(sink)
+}
+
+/// The warnings about the input, once each: truncated, undecodable packets, NaN/Inf.
+fn report_input(args: &RenderArgs, decoder: &StreamDecoder, nonfinite: u64) {
+    let input = args.input.display();
+    if let Some(promised) = decoder.truncated_from() {
+        eprintln!(
+            "warning: {input}: truncated file: the header promises {promised} frames, {} decoded",
+            decoder.decoded_frames()
+        );
+    }
+    if decoder.skipped_packets() > 0 {
+        eprintln!(
+            "warning: {input}: skipped {} undecodable packet(s)",
+            decoder.skipped_packets()
+        );
+    }
+    if nonfinite > 0 {
+        eprintln!(
+            "warning: {input}: {nonfinite} non-finite sample(s) (NaN/Inf) were replaced by silence"
+        );
+    }
+}
+
+/// Prefixes an error with "cannot write OUT".
+trait WithContextOf<T> {
+    fn with_context_of(self, output: &Path) -> anyhow::Result<T>;
+}
+
+impl<T> WithContextOf<T> for anyhow::Result<T> {
+    fn with_context_of(self, output: &Path) -> anyhow::Result<T> {
+        self.map_err(|e| e.context(format!("cannot write {}", output.display())))
     }
 }
 

@@ -18,7 +18,7 @@ pub mod window;
 
 pub use classic::ClassicPhaseEngine;
 pub use error::DspError;
-pub use offline::{classic_engine, render_offline, RenderResult, RenderSettings};
+pub use offline::{classic_engine, render_offline, OfflineStream, RenderResult, RenderSettings};
 pub use phase::{Controls, IdentityPhaseEngine, PhaseEngine, PhaseFrame};
 pub use resample::RateBridge;
 pub use shift::{ShiftInput, SpectralShifter};
