@@ -12,7 +12,9 @@
 //!   convention (`X[k]·(−1)^k`), where the Hann main lobe is real and smooth;
 //! - output bins that the moved region does not cover (between the peaks when the ratio is
 //!   above 1) take the magnitude of the spectrum scaled by the ratio (`k / ratio`), linearly
-//!   interpolated, with the phase of the nearest source bin, so noise keeps its density.
+//!   interpolated, so noise keeps its density; their phase is integrated along frequency
+//!   from the reassigned times (continuing from the moved regions), so energy keeps its
+//!   place in time. Transient frames are filled this way everywhere.
 //!
 //! The same plan is applied to every channel's spectrum, so the channels keep their phase
 //! relations to the mid signal. The shifted frame's instantaneous frequencies are the
