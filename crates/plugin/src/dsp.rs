@@ -106,9 +106,6 @@ pub enum NeuralAvailability {
     WrongModelRate = 2,
     /// The model could not be loaded into the backend, or its framing differs.
     LoadFailed = 3,
-    /// The host's sample rate cannot be converted to 48 kHz: the plugin passes audio
-    /// through unprocessed (no latency).
-    RateNotSupported = 4,
 }
 
 impl NeuralAvailability {
@@ -117,7 +114,6 @@ impl NeuralAvailability {
             0 => Self::Ready,
             2 => Self::WrongModelRate,
             3 => Self::LoadFailed,
-            4 => Self::RateNotSupported,
             _ => Self::NoModel,
         }
     }
@@ -129,7 +125,6 @@ impl NeuralAvailability {
             Self::NoModel => "no model: classical engine",
             Self::WrongModelRate => "model is not a 48 kHz model: classical engine",
             Self::LoadFailed => "model failed to load: classical engine",
-            Self::RateNotSupported => "sample rate not supported: audio passes through",
         }
     }
 }
