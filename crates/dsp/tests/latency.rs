@@ -18,6 +18,22 @@ fn chain(mode: PitchMode, channels: usize) -> Stretcher {
     Stretcher::new(config, Box::new(ClassicPhaseEngine::new(1025))).unwrap()
 }
 
+/// A chain set to `p` semitones and reset there.
+fn chain_at(mode: PitchMode, channels: usize, p: f64) -> Stretcher {
+    let mut st = chain(mode, channels);
+    set_pitch(&mut st, p);
+    st
+}
+
+fn set_pitch(st: &mut Stretcher, p: f64) {
+    st.set_controls(Controls {
+        pitch_semitones: p,
+        ..Controls::default()
+    })
+    .unwrap();
+    st.reset();
+}
+
 fn run(st: &mut Stretcher, input: &[f32], block: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; input.len()];
     for (i, o) in input.chunks(block).zip(out.chunks_mut(block)) {
@@ -59,12 +75,7 @@ fn latency_is_the_same_at_every_pitch() {
     let expected = st.latency_samples();
     assert_eq!(expected, 2047, "n_fft - 1 with an engine that does not lag");
     for p in PITCHES {
-        st.set_controls(Controls {
-            pitch_semitones: p,
-            ..Controls::default()
-        })
-        .unwrap();
-        st.reset();
+        set_pitch(&mut st, p);
         assert_eq!(st.latency_samples(), expected, "at {p} st");
     }
 }
@@ -78,13 +89,7 @@ fn impulses_come_out_at_the_reported_latency_at_every_pitch() {
         input[p] = 0.9;
     }
     for p in PITCHES {
-        let mut st = chain(PitchMode::Spectral, 1);
-        st.set_controls(Controls {
-            pitch_semitones: p,
-            ..Controls::default()
-        })
-        .unwrap();
-        st.reset();
+        let mut st = chain_at(PitchMode::Spectral, 1, p);
         let latency = st.latency_samples();
         let out = run(&mut st, &input, 333);
         let delays = measured_delays(&out, &positions, latency);
@@ -104,13 +109,7 @@ fn tones_are_within_one_cent_over_the_pitch_range() {
     let len = 48_000 * 2;
     let input = sine(330.0, len, 0.5);
     for p in PITCHES {
-        let mut st = chain(PitchMode::Spectral, 1);
-        st.set_controls(Controls {
-            pitch_semitones: p,
-            ..Controls::default()
-        })
-        .unwrap();
-        st.reset();
+        let mut st = chain_at(PitchMode::Spectral, 1, p);
         let out = run(&mut st, &input, 512);
         let f = dominant_frequency(&out[24_000..len - 4_000], 48_000.0);
         let want = 330.0 * (p / 12.0).exp2();
