@@ -5,7 +5,9 @@
 //!   audio-ports configurations and the latency it reports once activated, as JSON.
 //! * `render PLUGIN.clap --in IN.wav --out OUT.wav` processes a WAV file through the plugin
 //!   in blocks (fixed or random sizes), with parameters set by name, optionally loading a
-//!   state first and saving the state afterwards; prints what happened as JSON.
+//!   state first and saving the state afterwards, optionally at another sample rate than
+//!   the file's and skipping calls while the plugin sleeps; prints what happened as JSON
+//!   (with the process statuses and constant outputs the plugin reported).
 //!
 //! Nothing in it knows about a particular plugin.
 
@@ -120,6 +122,13 @@ struct RenderArgs {
     /// Save the state after processing.
     #[arg(long)]
     state_out: Option<PathBuf>,
+    /// Activate at this sample rate (Hz, fractional allowed) instead of the WAV file's.
+    #[arg(long)]
+    sample_rate: Option<f64>,
+    /// Skip `process` calls while the plugin sleeps (it returned `CLAP_PROCESS_SLEEP`) and
+    /// the input stays silent, as a DAW does with idle tracks.
+    #[arg(long)]
+    honour_sleep: bool,
 }
 
 fn main() -> Result<()> {
@@ -311,13 +320,15 @@ fn render(args: &RenderArgs) -> Result<Value> {
 
     let blocks = block_sizes(frames, args.block as usize, args.random_blocks);
     let max_block = blocks.iter().copied().max().unwrap_or(1);
-    let processor = plugin.activate(f64::from(sample_rate), u32::try_from(max_block)?)?;
+    let rate = args.sample_rate.unwrap_or(f64::from(sample_rate));
+    let processor = plugin.activate(rate, u32::try_from(max_block)?)?;
     let latency = plugin.latency();
     let events = match args.params_via {
         ParamsVia::Events => settings.clone(),
         ParamsVia::Flush => Vec::new(),
     };
-    let (processor, output) = plugin.process(processor, &input, &blocks, &events)?;
+    let (processor, output, report) =
+        plugin.process(processor, &input, &blocks, &events, args.honour_sleep)?;
     let latency_after = plugin.latency();
     plugin.instance.deactivate(processor);
     plugin.pump();
@@ -338,6 +349,7 @@ fn render(args: &RenderArgs) -> Result<Value> {
     Ok(json!({
         "plugin": descriptor.json,
         "sample_rate": sample_rate,
+        "activated_at": rate,
         "channels": channels,
         "frames": frames,
         "output_channels": output.len(),
@@ -355,6 +367,7 @@ fn render(args: &RenderArgs) -> Result<Value> {
         "state_out_bytes": state_out_bytes,
         "callbacks": callbacks_json(&plugin.instance),
         "restarts": plugin.restarts,
+        "process": report.json(),
         "output": args.output,
     }))
 }

@@ -591,14 +591,22 @@ impl Plugin {
     /// Processes `input` (one `Vec` per channel of the main input port; the other input ports
     /// get silence) in blocks of the given sizes on an audio thread, with `events` (time 0)
     /// in the first block. While it runs, the main thread answers `on_main_thread` requests.
-    /// Returns the stopped processor and the main output port's channels.
+    /// With `honour_sleep`, a plugin that returned `CLAP_PROCESS_SLEEP` is not called again
+    /// (its output is silence) until a block of input is not silent, as a DAW skips idle
+    /// tracks. Returns the stopped processor, the main output port's channels and what the
+    /// plugin reported per block.
     pub fn process(
         &mut self,
         processor: StoppedPluginAudioProcessor<Host>,
         input: &[Vec<f32>],
         blocks: &[usize],
         events: &[(Param, f64)],
-    ) -> Result<(StoppedPluginAudioProcessor<Host>, Vec<Vec<f32>>)> {
+        honour_sleep: bool,
+    ) -> Result<(
+        StoppedPluginAudioProcessor<Host>,
+        Vec<Vec<f32>>,
+        ProcessReport,
+    )> {
         let inputs = self.ports(true);
         let outputs = self.ports(false);
         if outputs.is_empty() {
@@ -622,7 +630,11 @@ impl Plugin {
             .map(|(p, v)| ParamValueEvent::new(0, p.id, Pckn::match_all(), *v))
             .collect();
 
-        let work = move || -> Result<(StoppedPluginAudioProcessor<Host>, Vec<Vec<f32>>)> {
+        let work = move || -> Result<(
+            StoppedPluginAudioProcessor<Host>,
+            Vec<Vec<f32>>,
+            ProcessReport,
+        )> {
             let mut started = processor
                 .start_processing()
                 .map_err(|e| anyhow!("start_processing: {e}"))?;
@@ -641,11 +653,24 @@ impl Plugin {
             let mut out_events = EventBuffer::new();
             let mut output = vec![Vec::with_capacity(frames); outputs[main_out].channels as usize];
             let mut pos = 0usize;
+            let mut report = ProcessReport::default();
+            let mut asleep = false;
+            let all_channels = (1u64 << outputs[main_out].channels.min(63)) - 1;
             for (i, &n) in blocks.iter().enumerate() {
                 if let Some(port) = in_bufs.get_mut(main_in) {
                     for (buf, src) in port.iter_mut().zip(input) {
                         buf[..n].copy_from_slice(&src[pos..pos + n]);
                     }
+                }
+                let silent_in = input.iter().all(|c| c[pos..pos + n].iter().all(|&x| x == 0.0));
+                if honour_sleep && asleep && silent_in && i > 0 {
+                    // Asleep: a DAW skips the plugin and its track is silent.
+                    for dst in output.iter_mut() {
+                        dst.resize(dst.len() + n, 0.0);
+                    }
+                    report.skipped_blocks += 1;
+                    pos += n;
+                    continue;
                 }
                 in_events.clear();
                 if i == 0 {
@@ -672,7 +697,7 @@ impl Plugin {
                                 ),
                             }
                         }));
-                    started
+                    let status = started
                         .process(
                             &audio_in,
                             &mut audio_out,
@@ -682,13 +707,19 @@ impl Plugin {
                             None,
                         )
                         .map_err(|e| anyhow!("process (block {i}, frame {pos}): {e}"))?;
+                    let mask = audio_out
+                        .as_raw_buffers()
+                        .get(main_out)
+                        .map_or(0, |b| b.constant_mask);
+                    report.record(status, mask & all_channels == all_channels, pos);
+                    asleep = status == ProcessStatus::Sleep;
                 }
                 for (dst, src) in output.iter_mut().zip(&out_bufs[main_out]) {
                     dst.extend_from_slice(&src[..n]);
                 }
                 pos += n;
             }
-            Ok((started.stop_processing(), output))
+            Ok((started.stop_processing(), output, report))
         };
 
         let result = std::thread::scope(|scope| {
@@ -705,5 +736,55 @@ impl Plugin {
         });
         self.pump();
         result
+    }
+}
+
+/// What a plugin's `process` calls reported, per block.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProcessReport {
+    /// Blocks per returned status: continue, continue-if-not-quiet, tail, sleep.
+    pub statuses: [u64; 4],
+    /// Blocks whose main output had every channel flagged constant (`constant_mask`).
+    pub constant_blocks: u64,
+    /// Frame at which the plugin first returned `CLAP_PROCESS_SLEEP`.
+    pub first_sleep: Option<usize>,
+    /// Frame of the last block processed after a sleep (the plugin woken up).
+    pub last_wake: Option<usize>,
+    /// Blocks not processed because the plugin was asleep (with `honour_sleep`).
+    pub skipped_blocks: u64,
+    slept: bool,
+}
+
+impl ProcessReport {
+    fn record(&mut self, status: ProcessStatus, constant: bool, pos: usize) {
+        let index = match status {
+            ProcessStatus::Continue => 0,
+            ProcessStatus::ContinueIfNotQuiet => 1,
+            ProcessStatus::Tail => 2,
+            ProcessStatus::Sleep => 3,
+        };
+        self.statuses[index] += 1;
+        self.constant_blocks += u64::from(constant);
+        if status == ProcessStatus::Sleep {
+            self.first_sleep.get_or_insert(pos);
+            self.slept = true;
+        } else if self.slept {
+            self.last_wake = Some(pos);
+            self.slept = false;
+        }
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> Value {
+        json!({
+            "continue": self.statuses[0],
+            "continue_if_not_quiet": self.statuses[1],
+            "tail": self.statuses[2],
+            "sleep": self.statuses[3],
+            "constant_blocks": self.constant_blocks,
+            "first_sleep": self.first_sleep,
+            "last_wake": self.last_wake,
+            "skipped_blocks": self.skipped_blocks,
+        })
     }
 }

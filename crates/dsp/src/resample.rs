@@ -110,6 +110,63 @@ impl PitchResampler {
 /// the FFT resampler's anti-aliasing filter is as long as one chunk, so shorter chunks
 /// would widen its transition band (and longer ones add latency).
 pub const BRIDGE_MIN_INNER_CHUNK: usize = 256;
+/// Smallest chunk at the outer rate (the filter's length on that side, for outer rates far
+/// below the inner one).
+pub const BRIDGE_MIN_OUTER_CHUNK: usize = 32;
+/// Largest chunk at the inner rate: rates whose exact ratio needs longer chunks are
+/// converted at the nearest ratio with shorter ones (see [`RateBridge::for_rate`]).
+pub const BRIDGE_MAX_INNER_CHUNK: usize = 8192;
+/// Largest chunk at the outer rate (bounds memory and latency at very high outer rates).
+pub const BRIDGE_MAX_OUTER_CHUNK: usize = 1 << 18;
+/// Largest relative error of the chunk ratio against the rates' ratio that is taken
+/// without looking for longer chunks (1e-6: 0.002 cent).
+const RATIO_TOLERANCE: f64 = 1e-6;
+
+/// The chunk sizes (outer, inner) for `outer_rate` ↔ `inner_rate` Hz: the exact ratio when
+/// both are whole numbers and it fits in the limits, otherwise the pair of chunk lengths
+/// within the limits whose ratio is closest to the rates' (the first within
+/// `RATIO_TOLERANCE`). `None` where no pair fits (non-finite or non-positive rates, or a
+/// ratio beyond the limits).
+pub fn bridge_chunks(outer_rate: f64, inner_rate: f64) -> Option<(usize, usize)> {
+    if !(outer_rate.is_finite() && inner_rate.is_finite() && outer_rate > 0.0 && inner_rate > 0.0) {
+        return None;
+    }
+    let fits = |o: usize, i: usize| {
+        (BRIDGE_MIN_OUTER_CHUNK..=BRIDGE_MAX_OUTER_CHUNK).contains(&o)
+            && (BRIDGE_MIN_INNER_CHUNK..=BRIDGE_MAX_INNER_CHUNK).contains(&i)
+    };
+    if outer_rate.fract() == 0.0 && inner_rate.fract() == 0.0 && outer_rate < 1e12 {
+        let (outer, inner) = (outer_rate as usize, inner_rate as usize);
+        let g = num_integer::gcd(outer, inner);
+        let (min_outer, min_inner) = (outer / g, inner / g);
+        let k = BRIDGE_MIN_INNER_CHUNK
+            .div_ceil(min_inner)
+            .max(BRIDGE_MIN_OUTER_CHUNK.div_ceil(min_outer));
+        if fits(k * min_outer, k * min_inner) {
+            return Some((k * min_outer, k * min_inner));
+        }
+    }
+    let ratio = outer_rate / inner_rate;
+    let mut best: Option<(f64, usize, usize)> = None;
+    for inner in BRIDGE_MIN_INNER_CHUNK..=BRIDGE_MAX_INNER_CHUNK {
+        let outer = (inner as f64 * ratio).round();
+        if outer > BRIDGE_MAX_OUTER_CHUNK as f64 {
+            break;
+        }
+        let outer = outer as usize;
+        if outer < BRIDGE_MIN_OUTER_CHUNK {
+            continue;
+        }
+        let err = (outer as f64 / (inner as f64 * ratio) - 1.0).abs();
+        if best.is_none_or(|(e, _, _)| err < e) {
+            best = Some((err, outer, inner));
+        }
+        if err <= RATIO_TOLERANCE {
+            break;
+        }
+    }
+    best.map(|(_, o, i)| (o, i))
+}
 
 /// Runs a processor that needs one fixed sample rate (the model's) inside a stream at
 /// another: the outer signal is collected into fixed chunks, converted to the inner rate
@@ -117,6 +174,12 @@ pub const BRIDGE_MIN_INNER_CHUNK: usize = 256;
 /// later. Chunks are counted from the last reset, so the output does not depend on how
 /// callers split the stream, and the added latency is constant
 /// ([`added_latency`](Self::added_latency)). Never allocates after construction.
+///
+/// Any pair of rates works whose chunks fit the limits ([`bridge_chunks`]), fractional
+/// ones included: where the exact ratio would need too long chunks, the two conversions
+/// use the nearest chunk ratio. They undo each other exactly, so the stream's timing and
+/// the processor's pitch are unchanged; the processor only sees its input's spectrum
+/// scaled by that ratio's error (at most a few parts per million for the rates hosts use).
 pub struct RateBridge {
     down: Fft<f32>,
     up: Fft<f32>,
@@ -140,19 +203,26 @@ impl RateBridge {
     /// whole numbers of Hz, for `channels` channels.
     ///
     /// # Errors
-    /// [`DspError::Resampler`] if rubato refuses the rates (zero) or the chunk sizes do not
-    /// come out as planned.
+    /// As [`for_rate`](Self::for_rate).
     pub fn new(outer_rate: u32, inner_rate: u32, channels: usize) -> Result<Self, DspError> {
+        Self::for_rate(f64::from(outer_rate), f64::from(inner_rate), channels)
+    }
+
+    /// A bridge between `outer_rate` and `inner_rate` Hz (any positive rates, fractional
+    /// included), for `channels` channels.
+    ///
+    /// # Errors
+    /// [`DspError::Resampler`] if no chunk sizes fit the limits for these rates
+    /// ([`bridge_chunks`]), `channels` is zero, rubato refuses the sizes or they do not come
+    /// out as planned.
+    pub fn for_rate(outer_rate: f64, inner_rate: f64, channels: usize) -> Result<Self, DspError> {
         let err =
             |e: String| DspError::Resampler(format!("{outer_rate} Hz <-> {inner_rate} Hz: {e}"));
-        if outer_rate == 0 || inner_rate == 0 || channels == 0 {
-            return Err(err("rates and channels must be positive".into()));
+        if channels == 0 {
+            return Err(err("channels must be positive".into()));
         }
-        let (outer, inner) = (outer_rate as usize, inner_rate as usize);
-        let g = num_integer::gcd(outer, inner);
-        let (min_outer, min_inner) = (outer / g, inner / g);
-        let k = BRIDGE_MIN_INNER_CHUNK.div_ceil(min_inner);
-        let (outer_chunk, inner_chunk) = (k * min_outer, k * min_inner);
+        let (outer_chunk, inner_chunk) = bridge_chunks(outer_rate, inner_rate)
+            .ok_or_else(|| err("no chunk sizes within the limits for these rates".into()))?;
         let make = |from: usize, to: usize, chunk: usize| {
             Fft::<f32>::new_custom(
                 from,
@@ -165,8 +235,9 @@ impl RateBridge {
             )
             .map_err(|e| err(e.to_string()))
         };
-        let down = make(outer, inner, outer_chunk)?;
-        let up = make(inner, outer, inner_chunk)?;
+        // The chunk lengths stand for the rates: their ratio is the one converted.
+        let down = make(outer_chunk, inner_chunk, outer_chunk)?;
+        let up = make(inner_chunk, outer_chunk, inner_chunk)?;
         if down.input_frames_next() != outer_chunk
             || down.output_frames_next() != inner_chunk
             || up.input_frames_next() != inner_chunk
@@ -184,8 +255,8 @@ impl RateBridge {
             down,
             up,
             channels,
-            outer_rate: f64::from(outer_rate),
-            inner_rate: f64::from(inner_rate),
+            outer_rate,
+            inner_rate,
             outer_chunk,
             inner_chunk,
             collect: vec![vec![0.0; outer_chunk]; channels],
@@ -215,7 +286,8 @@ impl RateBridge {
     /// `inner_latency` inner samples: one chunk of collection, the two resamplers' delays
     /// (half their FFT length each) and the processor's latency, rescaled.
     pub fn added_latency(&self, inner_latency: f64) -> f64 {
-        let scale = self.outer_rate / self.inner_rate;
+        // The ratio actually converted (the chunks'), which the rates' may differ from.
+        let scale = self.outer_chunk as f64 / self.inner_chunk as f64;
         self.outer_chunk as f64
             + (self.down.output_delay() as f64 + inner_latency) * scale
             + self.up.output_delay() as f64
@@ -309,13 +381,17 @@ mod tests {
     }
 
     /// Through an identity processor: (impulse peak position, its fractional centroid of
-    /// the squared response around the peak).
-    fn impulse_through(outer: u32, at: usize, n: usize) -> (usize, f64, f64) {
-        let mut b = RateBridge::new(outer, 48_000, 1).unwrap();
+    /// the squared response around the peak, the bridge's added latency).
+    fn impulse_through(outer: f64, at: usize, n: usize) -> (usize, f64, f64) {
+        let mut b = RateBridge::for_rate(outer, 48_000.0, 1).unwrap();
         let mut x = vec![0.0f32; n];
         x[at] = 1.0;
         let mut y = vec![0.0f32; n];
         b.process(&[&x], &mut [&mut y], copy);
+        assert!(
+            y.iter().all(|v| v.is_finite()),
+            "{outer} Hz: non-finite output"
+        );
         let peak = (0..n)
             .max_by(|&a, &c| y[a].abs().total_cmp(&y[c].abs()))
             .unwrap();
@@ -329,13 +405,35 @@ mod tests {
         (peak, c - at as f64, b.added_latency(0.0))
     }
 
+    /// The rates validators try (clap-validator, the Steinberg validator), and a few more.
+    const HOST_RATES: [f64; 19] = [
+        1_000.0,
+        8_000.0,
+        11_025.0,
+        22_050.0,
+        32_000.0,
+        44_100.0,
+        48_000.0,
+        88_200.0,
+        96_000.0,
+        192_000.0,
+        384_000.0,
+        768_000.0,
+        1_536_000.0,
+        1_234.567_8,
+        12_345.678,
+        45_678.901,
+        123_456.78,
+        1_234_567.8,
+        44_100.5,
+    ];
+
     #[test]
     fn impulse_lands_at_the_added_latency() {
-        for rate in [
-            8_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000, 192_000, 384_000,
-        ] {
+        for rate in HOST_RATES {
             for at in [0, 101, 777] {
-                let (peak, centroid, latency) = impulse_through(rate, at, 40_000);
+                let n = 40_000.max((rate * 0.1) as usize);
+                let (peak, centroid, latency) = impulse_through(rate, at, n);
                 assert!(
                     (centroid - latency).abs() < 0.05,
                     "{rate} Hz: centroid {centroid} vs {latency}"
@@ -346,23 +444,40 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_exact_for_whole_rates_and_within_tolerance_otherwise() {
+        assert_eq!(bridge_chunks(44_100.0, 48_000.0), Some((294, 320)));
+        assert_eq!(bridge_chunks(768_000.0, 48_000.0), Some((4096, 256)));
+        assert_eq!(bridge_chunks(1_000.0, 48_000.0), Some((32, 1536)));
+        for rate in HOST_RATES {
+            let (o, i) = bridge_chunks(rate, 48_000.0).unwrap();
+            let err = (o as f64 / i as f64 / (rate / 48_000.0) - 1.0).abs();
+            assert!(err < 1e-5, "{rate} Hz: {o}/{i}, error {err:e}");
+            assert!(RateBridge::for_rate(rate, 48_000.0, 2).is_ok(), "{rate} Hz");
+        }
+        for rate in [0.0, -44_100.0, f64::NAN, f64::INFINITY, 10.0, 1e9] {
+            assert_eq!(bridge_chunks(rate, 48_000.0), None, "{rate} Hz");
+            assert!(
+                RateBridge::for_rate(rate, 48_000.0, 2).is_err(),
+                "{rate} Hz"
+            );
+        }
+    }
+
+    #[test]
     fn passband_is_flat_to_20_khz_and_the_inner_nyquist_is_respected() {
-        for rate in [44_100u32, 96_000] {
+        for rate in [44_100.0, 96_000.0, 45_678.901, 768_000.0] {
             let n = rate as usize;
-            let tones: &[f64] = if rate > 48_000 {
+            let tones: &[f64] = if rate > 48_000.0 {
                 &[100.0, 1_000.0, 10_000.0, 16_000.0, 20_000.0, 30_000.0]
             } else {
                 &[100.0, 1_000.0, 10_000.0, 16_000.0, 20_000.0]
             };
             for &f in tones {
                 let x: Vec<f32> = (0..n)
-                    .map(|i| {
-                        (2.0 * std::f64::consts::PI * f * i as f64 / f64::from(rate)).sin() as f32
-                            * 0.5
-                    })
+                    .map(|i| (2.0 * std::f64::consts::PI * f * i as f64 / rate).sin() as f32 * 0.5)
                     .collect();
                 let mut y = vec![0.0f32; n];
-                let mut b = RateBridge::new(rate, 48_000, 1).unwrap();
+                let mut b = RateBridge::for_rate(rate, 48_000.0, 1).unwrap();
                 b.process(&[&x], &mut [&mut y], copy);
                 let rms = |v: &[f32]| {
                     (v.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / v.len() as f64).sqrt()

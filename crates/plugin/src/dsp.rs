@@ -106,6 +106,9 @@ pub enum NeuralAvailability {
     WrongModelRate = 2,
     /// The model could not be loaded into the backend, or its framing differs.
     LoadFailed = 3,
+    /// The host's sample rate cannot be converted to 48 kHz: the plugin passes audio
+    /// through unprocessed (no latency).
+    RateNotSupported = 4,
 }
 
 impl NeuralAvailability {
@@ -114,6 +117,7 @@ impl NeuralAvailability {
             0 => Self::Ready,
             2 => Self::WrongModelRate,
             3 => Self::LoadFailed,
+            4 => Self::RateNotSupported,
             _ => Self::NoModel,
         }
     }
@@ -125,6 +129,7 @@ impl NeuralAvailability {
             Self::NoModel => "no model: classical engine",
             Self::WrongModelRate => "model is not a 48 kHz model: classical engine",
             Self::LoadFailed => "model failed to load: classical engine",
+            Self::RateNotSupported => "sample rate not supported: audio passes through",
         }
     }
 }

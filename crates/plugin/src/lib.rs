@@ -9,6 +9,7 @@
 pub mod dsp;
 pub mod editor;
 pub mod engine;
+pub mod idle;
 pub mod model;
 pub mod spectrum;
 
@@ -19,8 +20,32 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
-use crate::dsp::{DspSettings, PluginStatus, Targets, XodVoxDsp, MAX_CHANNELS};
+use crate::dsp::{
+    DspSettings, NeuralAvailability, PluginStatus, Targets, XodVoxDsp, MAX_CHANNELS,
+    MODEL_SAMPLE_RATE,
+};
+use crate::idle::IdleDetector;
 use crate::model::ModelSetting;
+
+/// Highest host sample rate the plugin converts to and from its 48 kHz engine (128 × 48
+/// kHz); above it, and wherever [`host_rate_supported`] says no, audio passes through
+/// unprocessed with no latency and the status says so.
+pub const MAX_HOST_SAMPLE_RATE: f64 = 6_144_000.0;
+
+/// Whether the chain can run at `sample_rate` Hz: finite, positive, at most
+/// [`MAX_HOST_SAMPLE_RATE`], and the rate bridge finds chunk sizes for it (from about
+/// 190 Hz up; fractional rates included).
+pub fn host_rate_supported(sample_rate: f64) -> bool {
+    sample_rate.is_finite()
+        && sample_rate > 0.0
+        && sample_rate <= MAX_HOST_SAMPLE_RATE
+        && (sample_rate.round() == f64::from(MODEL_SAMPLE_RATE)
+            || xodvox_dsp::resample::bridge_chunks(
+                sample_rate.round(),
+                f64::from(MODEL_SAMPLE_RATE),
+            )
+            .is_some())
+}
 
 /// Set by the standalone app when it is asked to quit (SIGINT); the editor then closes its
 /// window. Never set inside a plugin host.
@@ -191,6 +216,8 @@ pub struct XodVox {
     status: Arc<PluginStatus>,
     editor_state: Arc<EguiEditorState>,
     dsp: Option<XodVoxDsp>,
+    /// Counts silent input to tell the host when the plugin may sleep.
+    idle: IdleDetector,
     /// Test hook of the `assert_process_allocs` build: allocate in `process` when the
     /// environment variable `XODVOX_TEST_ALLOCATE_IN_PROCESS` is set at activation, so the
     /// host tests can show that a violation is caught (the host aborts).
@@ -224,6 +251,7 @@ impl Default for XodVox {
                 1.0,
             ),
             dsp: None,
+            idle: IdleDetector::new(0, 0.0),
             #[cfg(feature = "assert_process_allocs")]
             allocate_in_process: false,
         }
@@ -289,8 +317,22 @@ impl Plugin for XodVox {
                 std::env::var_os("XODVOX_TEST_ALLOCATE_IN_PROCESS").is_some();
         }
         let sample_rate = f64::from(buffer_config.sample_rate);
-        if !(8_000.0..=384_000.0).contains(&sample_rate) {
-            return false;
+        if !host_rate_supported(sample_rate) {
+            // Never refuse a host: pass audio through, latency-aligned (no latency), and
+            // say why in the status.
+            self.dsp = None;
+            self.status.latency_samples.store(0, Ordering::Relaxed);
+            let shown = if sample_rate.is_finite() {
+                sample_rate.round().clamp(0.0, f64::from(u32::MAX)) as u32
+            } else {
+                0
+            };
+            self.status.sample_rate.store(shown, Ordering::Relaxed);
+            self.status
+                .set_engine(NeuralAvailability::RateNotSupported, None);
+            context.set_latency_samples(0);
+            self.idle = IdleDetector::new(0, sample_rate.clamp(0.0, MAX_HOST_SAMPLE_RATE));
+            return true;
         }
         let channels = audio_io_layout
             .main_output_channels
@@ -315,6 +357,7 @@ impl Plugin for XodVox {
             context.set_latency_samples(dsp.latency_samples() as u32);
             dsp.set_targets(self.params.targets());
             dsp.reset();
+            self.idle = IdleDetector::new(dsp.latency_samples(), sample_rate);
         }
         true
     }
@@ -324,6 +367,7 @@ impl Plugin for XodVox {
             dsp.set_targets(self.params.targets());
             dsp.reset();
         }
+        self.idle.reset();
     }
 
     fn process(
@@ -336,11 +380,21 @@ impl Plugin for XodVox {
         if self.allocate_in_process {
             std::hint::black_box(vec![0u8; 64]);
         }
+        let io = buffer.as_slice();
+        self.idle.observe(io);
+        // Without a chain (a sample rate it cannot run at) the audio passes through as is.
         if let Some(dsp) = self.dsp.as_mut() {
             dsp.set_targets(self.params.targets());
-            dsp.process(buffer.as_slice());
+            dsp.process(io);
         }
-        ProcessStatus::Normal
+        if self.idle.idle() {
+            // Silent already; exact zeros let the host see constant / silent outputs.
+            io.iter_mut().for_each(|c| c.fill(0.0));
+            // nice-plug (patched): a tail of 0 is `CLAP_PROCESS_SLEEP`.
+            ProcessStatus::Tail(0)
+        } else {
+            ProcessStatus::Tail(self.idle.remaining().min(u64::from(u32::MAX - 1)) as u32)
+        }
     }
 }
 
