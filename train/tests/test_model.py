@@ -307,3 +307,65 @@ def test_lock_model_steps_like_the_whole_clip() -> None:
             )
             err = (phase[..., 0] - whole[..., t]).abs().max().item()
             assert err < 1e-5, f"frame {t}: step differs from the whole clip by {err}"
+
+
+def test_gain_head_starts_at_unity_and_keeps_the_phase_model() -> None:
+    """``gain_db > 0``: the untrained gain channel is exactly 0 dB, and the phase is the same
+    as the phase-only model with the same weights."""
+    plain = make_model(advance_input=True, lock_input=True)
+    model = make_model(advance_input=True, lock_input=True, gain_db=12.0)
+    torch.nn.init.normal_(plain.head.weight, std=0.5)  # a phase that varies
+    with torch.no_grad():
+        for name, p in plain.state_dict().items():
+            model.state_dict()[name][: p.shape[0]].copy_(p)  # the gain channel stays at 0
+    frames = model.context_frames + 3
+    mag, control = random_inputs(model, frames)
+    g = torch.Generator().manual_seed(5)
+    advance = (torch.rand(mag.shape, generator=g) * 2 - 1) * torch.pi
+    lock = (torch.rand(mag.shape, generator=g) * 2 - 1) * torch.pi
+    with torch.no_grad():
+        out = model(mag, control, advance, lock)
+        ref = plain(mag, control, advance, lock)
+    # Frame 0 of a lock model has no r_{t-1} (zero padding: modulus 0; the runtime anchors it).
+    modulus = torch.sqrt(out[:, 0] ** 2 + out[:, 1] ** 2)[..., 1:]
+    assert (modulus - 1.0).abs().max() < 1e-6
+    torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.5, 50.0])
+def test_gain_is_bounded_for_any_input(scale: float) -> None:
+    """With random (large) head weights the modulus stays within +-gain_db, finite."""
+    model = make_model(advance_input=True, gain_db=12.0)
+    torch.nn.init.normal_(model.head.weight, std=scale)
+    frames = model.context_frames + 2
+    mag, control = random_inputs(model, frames)
+    mag = mag * 1e4
+    advance = torch.zeros_like(mag)
+    with torch.no_grad():
+        out = model(mag, control, advance)
+    db = 20 * torch.log10(torch.sqrt(out[:, 0] ** 2 + out[:, 1] ** 2))
+    assert torch.isfinite(db).all()
+    assert db.max() <= 12.0 + 1e-4
+    assert db.min() >= -12.0 - 1e-4
+    assert db.abs().max() > 1.0, "random weights must move the gain"
+
+
+def test_gain_model_steps_like_the_whole_clip() -> None:
+    """The gain head streams: step from zero states equals the whole clip (modulus included)."""
+    model = make_model(advance_input=True, lock_input=True, gain_db=12.0)
+    torch.nn.init.normal_(model.head.weight, std=0.5)
+    frames = model.context_frames + 4
+    mag, control = random_inputs(model, frames)
+    g = torch.Generator().manual_seed(6)
+    advance = (torch.rand(mag.shape, generator=g) * 2.0 - 1.0) * torch.pi
+    lock = (torch.rand(mag.shape, generator=g) * 2.0 - 1.0) * torch.pi
+    states = model.zero_states(batch=2)
+    with torch.no_grad():
+        whole = model(mag, control, advance, lock)
+        for t in range(frames):
+            sl = slice(t, t + 1)
+            out, states = model.step(mag[..., sl], control, advance[..., sl], states, lock[..., sl])
+            err = (out[..., 0] - whole[..., t]).abs().max().item()
+            assert err < 1e-5, f"frame {t}: step differs from the whole clip by {err}"
+    with pytest.raises(ValueError, match="gain_db"):
+        ModelConfig(styles=STYLES, gain_db=-1.0)

@@ -49,8 +49,8 @@ from xodvox_train.golden import find_repo_root
 from xodvox_train.losses import MultiResolutionStftLoss
 from xodvox_train.spectral import HOP, N_FFT, Stft, num_frames_for
 
-SUPPORTED_FORMAT = 1
-"""``model.json`` format version this evaluator understands."""
+SUPPORTED_FORMATS = (1, 2)
+"""``model.json`` format versions this evaluator understands (2: with a gain head)."""
 
 
 def load_bundle(bundle: Path) -> tuple[dict[str, Any], Any]:
@@ -64,7 +64,7 @@ def load_bundle(bundle: Path) -> tuple[dict[str, Any], Any]:
         if not path.is_file():
             raise ValueError(f"model bundle {bundle}: missing {path.name}")
     meta = json.loads(meta_path.read_text())
-    if meta.get("format_version") != SUPPORTED_FORMAT:
+    if meta.get("format_version") not in SUPPORTED_FORMATS:
         raise ValueError(f"{meta_path}: format_version {meta.get('format_version')} unsupported")
     if (meta.get("n_fft"), meta.get("hop")) != (N_FFT, HOP):
         raise ValueError(
@@ -113,7 +113,13 @@ def run_model(
     if meta["phase_output"] == "increment":
         angle[:, 0] = feats["anchor"]
         angle = np.cumsum(angle, axis=-1)
-    spec = torch.from_numpy(feats["mag"][0].astype(np.float64) * np.exp(1j * angle))
+    magnitude = feats["mag"][0].astype(np.float64)
+    if "gain_db" in meta:
+        gain = np.hypot(phase[0], phase[1])
+        if meta["phase_output"] == "increment":
+            gain[:, 0] = 1.0  # the anchored first frame, as in the runtime
+        magnitude = magnitude * gain
+    spec = torch.from_numpy(magnitude * np.exp(1j * angle))
     stretched_audio = Stft().istft(spec, (frames - 1) * HOP).numpy()
     if spectral:
         out = np.zeros(entry.num_frames_target)

@@ -44,7 +44,11 @@ from xodvox_train.unet import (
 )
 
 MODEL_FORMAT_VERSION = 1
-"""``model.json`` ``format_version``."""
+"""``model.json`` ``format_version`` of phase-only models (readers of version 1 ignore the
+output's modulus)."""
+GAIN_FORMAT_VERSION = 2
+"""``format_version`` of models with a gain head: the ``phase`` output's modulus is a magnitude
+gain within ``gain_db`` (a version-1 reader would silently drop it, so it must refuse them)."""
 OPSET = 17
 """ONNX opset of the exported graph."""
 PARITY_TOLERANCE = 1e-4
@@ -281,7 +285,7 @@ def model_metadata(
     """Contents of ``model.json`` (with the ``step`` entry when ``step_parity`` is given)."""
     cfg = model.config
     meta: dict[str, Any] = {
-        "format_version": MODEL_FORMAT_VERSION,
+        "format_version": GAIN_FORMAT_VERSION if cfg.gain_db > 0 else MODEL_FORMAT_VERSION,
         "test_fixture": test_fixture,
         "sample_rate": SAMPLE_RATE,
         "n_fft": cfg.n_fft,
@@ -293,6 +297,7 @@ def model_metadata(
         "phase_output": cfg.phase_output,
         "magnitude": "linear |STFT| of the frame to synthesise (no compression; float32)",
         "pitch_path": bundle_pitch_path(payload),
+        **({"gain_db": cfg.gain_db} if cfg.gain_db > 0 else {}),
         "inputs": [
             {"name": "mag", "dtype": "float32", "shape": ["batch", 1, cfg.num_bins, "time"]},
             {"name": "control", "dtype": "float32", "shape": ["batch", cfg.n_controls]},

@@ -1,7 +1,8 @@
 """Training losses, one ``nn.Module`` each, and their weighted sum :class:`PhaseVocoderLoss`.
 
-Design (see ``docs/model-format.md``): the model predicts phase only. The resynthesis combines
-the *magnitude the model was given* with the predicted phase and goes through the differentiable
+Design (see ``docs/model-format.md``): the model predicts phase (and, with a gain head, a bounded
+per-bin magnitude gain). The resynthesis combines the *magnitude the model was given* (times the
+gain) with the predicted phase and goes through the differentiable
 iSTFT, so the waveform and multi-resolution losses see the same audio the runtime would produce.
 With ``data.mag_source = "target"`` that magnitude is the target's own (pure phase retrieval);
 with ``"mapped_input"`` it is the runtime's mapping of the input (the full system).
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from xodvox_train.spectral import Stft
-from xodvox_train.synthesis import output_angle
+from xodvox_train.synthesis import output_angle, output_magnitude
 
 MAG_EPS = 1e-7
 """Added under the square root of magnitudes so that gradients stay finite at silence."""
@@ -200,6 +201,7 @@ class PhaseVocoderLoss(nn.Module):
         phase_output: str,
         target_spec: torch.Tensor | None = None,
         anchor: torch.Tensor | None = None,
+        gain: bool = False,
     ) -> dict[str, torch.Tensor]:
         """All terms and their weighted ``total``.
 
@@ -211,6 +213,7 @@ class PhaseVocoderLoss(nn.Module):
             target_spec: ``(B, F, T)`` STFT of ``target_audio`` (computed when ``None``).
             anchor: ``(B, F)`` phase of frame 0 for increment integration (the runtime's: the
                 analysis phase); the target's phase of frame 0 when ``None``.
+            gain: the output's modulus is a magnitude gain (models with a gain head).
 
         Returns:
             ``{"total", "waveform", "sc", "log_mag", "mrstft", "consistency", "phase",
@@ -228,7 +231,7 @@ class PhaseVocoderLoss(nn.Module):
         if anchor is None:
             anchor = target_angle[..., 0]
         angle = output_angle(phase, phase_output, anchor=anchor)
-        spec = torch.polar(mag[:, 0], angle)
+        spec = torch.polar(output_magnitude(mag, phase, gain, phase_output == "increment"), angle)
         audio = self.stft.istft(spec, length)
         out: dict[str, torch.Tensor] = {}
         out["waveform"] = self.waveform(audio, target_audio)

@@ -45,6 +45,27 @@ def output_angle(
     return torch.cumsum(steps, dim=-1)
 
 
+def output_gain(phase: torch.Tensor) -> torch.Tensor:
+    """Magnitude gain ``(B, F, T)`` of the output ``(B, 2, F, T)``: its modulus (models with a
+    gain head, ``gain_db > 0``; phase-only models output unit length and are not scaled)."""
+    return torch.sqrt(phase[:, 0] * phase[:, 0] + phase[:, 1] * phase[:, 1])
+
+
+def output_magnitude(
+    mag: torch.Tensor, phase: torch.Tensor, gain: bool, anchored: bool = True
+) -> torch.Tensor:
+    """Magnitude ``(B, F, T)`` the runtime synthesises: ``mag`` ``(B, 1, F, T)``, times the
+    output's modulus when the model has a gain head (``gain``). An anchored first frame
+    (``increment`` models: its phase is the anchor, not the output) keeps its magnitude, as in
+    the runtime, whose first frame after a reset is the analysis frame itself."""
+    if not gain:
+        return mag[:, 0]
+    scale = output_gain(phase)
+    if anchored:
+        scale = torch.cat([torch.ones_like(scale[..., :1]), scale[..., 1:]], dim=-1)
+    return mag[:, 0] * scale
+
+
 def compose_spectrum(mag: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Complex spectrum ``mag * exp(i angle)``; ``mag`` ``(B, 1, F, T)`` or ``(B, F, T)``."""
     if mag.dim() == 4:
@@ -59,11 +80,15 @@ def resynthesize(
     phase_output: str,
     length: int,
     anchor: torch.Tensor | None = None,
+    gain: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spectrum and audio of magnitude ``mag`` with the model's ``phase``.
+    """Spectrum and audio of magnitude ``mag`` with the model's ``phase`` (and its gain when
+    ``gain``: models with a gain head).
 
     Returns:
         ``(spectrum (B, F, T) complex, audio (B, length))``.
     """
-    spec = compose_spectrum(mag, output_angle(phase, phase_output, anchor))
+    spec = compose_spectrum(
+        output_magnitude(mag, phase, gain), output_angle(phase, phase_output, anchor)
+    )
     return spec, stft.istft(spec, length)

@@ -32,7 +32,7 @@ from xodvox_train.config import TrainConfig, config_from_dict, load_config
 from xodvox_train.data import CropDataset, load_manifest, make_loader
 from xodvox_train.losses import PhaseVocoderLoss
 from xodvox_train.spectral import Stft
-from xodvox_train.synthesis import output_angle
+from xodvox_train.synthesis import output_angle, output_magnitude
 from xodvox_train.unet import PhaseUNet
 
 CHECKPOINT_FORMAT = "xodvox-checkpoint"
@@ -334,7 +334,13 @@ class Trainer:
             phase = model(mag, control, advance, lock)
         phase = phase.float()
         terms = self.loss(
-            phase, mag, target, self.config.model.phase_output, target_spec, anchor=anchor
+            phase,
+            mag,
+            target,
+            self.config.model.phase_output,
+            target_spec,
+            anchor=anchor,
+            gain=self.config.model.gain_db > 0,
         )
         return terms, phase
 
@@ -364,7 +370,10 @@ class Trainer:
         _, _, anchor = self.runtime_inputs(batch)
         first = anchor[:1] if anchor is not None else torch.angle(target_spec[:1, :, 0])
         angle = output_angle(phase[:1], self.config.model.phase_output, first)
-        audio = self.stft.istft(torch.polar(mag[:1, 0], angle), target.shape[-1])[0]
+        model_cfg = self.config.model
+        anchored = model_cfg.phase_output == "increment"
+        magnitude = output_magnitude(mag[:1], phase[:1], model_cfg.gain_db > 0, anchored)
+        audio = self.stft.istft(torch.polar(magnitude, angle), target.shape[-1])[0]
         step = self.state.step
         for name, wav in (("target", target[0]), ("prediction", audio)):
             peak = float(wav.abs().max().clamp_min(1e-6))

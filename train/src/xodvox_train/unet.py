@@ -30,6 +30,7 @@ classical engine's transient reset does, but learned and graded).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -63,6 +64,11 @@ class ModelConfig:
         lock_input: take the ``lock`` input (classical phase minus analysis phase, wrapped) and
             predict a per-bin offset from the classical phase (requires ``advance_input``;
             adds one frame of context for ``r_{t-1}``).
+        gain_db: bound in dB of the magnitude gain head (0 = none, a phase-only model). With
+            ``gain_db > 0`` the head has a third channel ``g`` and the output's modulus is the
+            gain ``10^(gain_db tanh(g) / 20)`` that the runtime applies to each bin's magnitude
+            (``docs/model-format.md``, format version 2); ``g`` starts at exactly 0, so the
+            untrained model keeps every magnitude.
         styles: style names of the one-hot ``style`` control.
         log_floor: magnitude added before the log compression.
         n_fft: FFT size (bins = ``n_fft // 2 + 1``).
@@ -76,6 +82,7 @@ class ModelConfig:
     phase_output: str = "increment"
     advance_input: bool = False
     lock_input: bool = False
+    gain_db: float = 0.0
     styles: tuple[str, ...] = ("rubberband-r3",)
     log_floor: float = 1e-5
     n_fft: int = N_FFT
@@ -97,6 +104,8 @@ class ModelConfig:
             raise ValueError("advance_input needs phase_output = 'increment'")
         if self.lock_input and not self.advance_input:
             raise ValueError("lock_input needs advance_input")
+        if not 0.0 <= self.gain_db <= 40.0:
+            raise ValueError(f"gain_db must be in [0, 40], got {self.gain_db}")
         if self.log_floor <= 0:
             raise ValueError(f"log_floor must be > 0, got {self.log_floor}")
         if not self.controls:
@@ -270,12 +279,17 @@ class PhaseUNet(nn.Module):
             FilmBlock(CausalConv2d(2 * ch[i], ch[i], 3, 1), e, ch[i])
             for i in reversed(range(len(ch) - 1))
         )
-        self.head = nn.Conv2d(ch[0], 2, kernel_size=1)
+        self.head = nn.Conv2d(ch[0], 3 if config.gain_db > 0 else 2, kernel_size=1)
         if config.advance_input:
             # Start at the identity rotation: the untrained model is the phase vocoder.
             nn.init.normal_(self.head.weight, std=1e-3)
             with torch.no_grad():
-                self.head.bias.copy_(torch.tensor([1.0, 0.0]))
+                self.head.bias[:2].copy_(torch.tensor([1.0, 0.0]))
+        if config.gain_db > 0:
+            # Gain channel at exactly 0 dB: the untrained model keeps every magnitude.
+            with torch.no_grad():
+                self.head.weight[2:].zero_()
+                self.head.bias[2:].zero_()
         if config.lock_input:
             # r_{t-1}: a fixed causal convolution that copies the previous frame (zeros before
             # the first frame), so streaming runtimes cache it like any other layer's history.
@@ -445,7 +459,15 @@ class PhaseUNet(nn.Module):
                 assert advance is not None
                 c, s = torch.cos(advance), torch.sin(advance)
                 re, im = re * c - im * s, re * s + im * c
+        if self.config.gain_db > 0:
+            gain = self.gain(out[:, 2:3])
+            re, im = re * gain, im * gain
         return torch.cat([re, im], dim=1), (new_states if states is not None else None)
+
+    def gain(self, g: torch.Tensor) -> torch.Tensor:
+        """Bounded magnitude gain ``10^(gain_db tanh(g) / 20)`` of the head's gain channel."""
+        scale = self.config.gain_db * math.log(10.0) / 20.0
+        return torch.exp(torch.tanh(g) * scale)
 
 
 class PhaseUNetStep(nn.Module):
