@@ -59,6 +59,13 @@ pub trait PhaseEngine: Send {
     /// (length `num_bins`).
     fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]);
 
+    /// Magnitude gains of the frame whose phase the last [`PhaseEngine::synthesis_phase`] call
+    /// wrote (length `num_bins`; the vocoder multiplies each bin's magnitude, every channel
+    /// alike), or `None` to keep the magnitudes (the default; phase-only engines).
+    fn synthesis_gain(&self) -> Option<&[f32]> {
+        None
+    }
+
     /// Forgets all history, without allocating.
     fn reset(&mut self);
 

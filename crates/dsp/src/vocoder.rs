@@ -389,7 +389,9 @@ impl PhaseVocoder {
         let out_slot = (self.frame_index + slots - self.delay_frames) % slots;
         self.frame_index += 1;
 
-        // Resynthesis: each channel keeps its phase offset to the mid signal.
+        // Resynthesis: each channel keeps its phase offset to the mid signal; an engine with
+        // a gain head scales every channel's magnitude alike.
+        let gain = self.engine.synthesis_gain();
         for c in 0..self.channels {
             let spec = &self.spectra_ring[out_slot][c];
             let mid_phase = &self.mid_phase_ring[out_slot];
@@ -399,8 +401,9 @@ impl PhaseVocoder {
                 } else {
                     x.arg() - mid_phase[k]
                 };
+                let g = gain.map_or(1.0, |g| g[k]);
                 self.synth_spec[k] = if ready {
-                    Complex32::from_polar(x.norm(), self.synthesis_phase[k] + rel)
+                    Complex32::from_polar(x.norm() * g, self.synthesis_phase[k] + rel)
                 } else {
                     Complex32::new(0.0, 0.0)
                 };

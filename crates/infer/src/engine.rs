@@ -25,6 +25,21 @@ pub fn apply_network_output(phase_output: PhaseOutput, raw: &[f32], phase: &mut 
     }
 }
 
+/// Writes the magnitude gain of one network output frame (`raw` as in
+/// [`apply_network_output`]): its modulus, clamped to `bounds` (the model's ±`gain_db`), and
+/// 1 where it is not finite.
+pub fn network_gain(raw: &[f32], bounds: (f32, f32), gain: &mut [f32]) {
+    let bins = gain.len();
+    for (b, g) in gain.iter_mut().enumerate() {
+        let m = raw[b].hypot(raw[bins + b]);
+        *g = if m.is_finite() {
+            m.clamp(bounds.0, bounds.1)
+        } else {
+            1.0
+        };
+    }
+}
+
 /// Whether the first frame after construction or a reset takes its analysis phase instead
 /// of the network's output: true for `increment` models, whose running phase is anchored
 /// there (as in training, where each crop's integration starts at the analysis phase of its
@@ -58,6 +73,10 @@ pub struct NeuralPhaseEngine {
     control: Vec<f32>,
     raw: Vec<f32>,
     phase: Vec<f32>,
+    /// This frame's magnitude gains (models with a gain head; 1 on anchor and fallback
+    /// frames).
+    gain: Vec<f32>,
+    gain_bounds: Option<(f32, f32)>,
     fallback: ClassicPhaseEngine,
     fallback_phase: Vec<f32>,
     errors: u64,
@@ -76,6 +95,8 @@ impl NeuralPhaseEngine {
             control: vec![0.0; meta.n_controls],
             raw: vec![0.0; 2 * bins],
             phase: vec![0.0; bins],
+            gain: vec![1.0; bins],
+            gain_bounds: meta.gain_bounds(),
             fallback: ClassicPhaseEngine::new(bins),
             fallback_phase: vec![0.0; bins],
             errors: 0,
@@ -137,15 +158,27 @@ impl PhaseEngine for NeuralPhaseEngine {
             self.errors += 1;
             self.last_error = Some(e.to_string());
         }
+        let ok = matches!(result, Some(Ok(())));
         if anchor {
             self.phase.copy_from_slice(frame.analysis_phase);
-        } else if let Some(Ok(())) = result {
+        } else if ok {
             apply_network_output(self.meta.phase_output, &self.raw, &mut self.phase);
         } else {
             self.phase.copy_from_slice(&self.fallback_phase);
         }
+        if let Some(bounds) = self.gain_bounds {
+            if ok && !anchor {
+                network_gain(&self.raw, bounds, &mut self.gain);
+            } else {
+                self.gain.iter_mut().for_each(|g| *g = 1.0);
+            }
+        }
         self.fallback.set_previous_phase(&self.phase);
         phase_out.copy_from_slice(&self.phase);
+    }
+
+    fn synthesis_gain(&self) -> Option<&[f32]> {
+        self.gain_bounds.map(|_| &self.gain[..])
     }
 
     fn reset(&mut self) {

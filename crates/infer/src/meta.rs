@@ -6,8 +6,12 @@ use serde::Deserialize;
 use crate::error::InferError;
 use xodvox_dsp::{Controls, StftConfig};
 
-/// Bundle format version this runtime reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Newest bundle format version this runtime reads: 2 adds the gain head (`gain_db`), 1 is
+/// the phase-only format (still read).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Format version of phase-only bundles (no `gain_db`).
+pub const PHASE_ONLY_FORMAT_VERSION: u32 = 1;
 
 /// Name of the optional graph input carrying the phase vocoder's advance deviation
 /// (see [`crate::advance`] and `docs/model-format.md`).
@@ -141,7 +145,7 @@ pub struct StepSpec {
 /// The parsed `model.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelMeta {
-    /// Must equal [`FORMAT_VERSION`].
+    /// [`PHASE_ONLY_FORMAT_VERSION`] (phase only) or [`FORMAT_VERSION`] (with `gain_db`).
     pub format_version: u32,
     /// True for test fixtures that are not real models.
     #[serde(default)]
@@ -185,6 +189,10 @@ pub struct ModelMeta {
     /// The pitch path the model was trained for.
     #[serde(default)]
     pub pitch_path: PitchPath,
+    /// Format 2: the `phase` output's modulus is a magnitude gain for each bin, within
+    /// ±`gain_db` dB (the runtime clamps it there). `None` for phase-only bundles.
+    #[serde(default)]
+    pub gain_db: Option<f32>,
 }
 
 impl ModelMeta {
@@ -209,12 +217,33 @@ impl ModelMeta {
             expected,
             got,
         };
-        if self.format_version != FORMAT_VERSION {
+        let expected_version = if self.gain_db.is_some() {
+            FORMAT_VERSION
+        } else {
+            PHASE_ONLY_FORMAT_VERSION
+        };
+        if self.format_version != expected_version {
             return Err(mismatch(
                 "format_version",
-                FORMAT_VERSION.to_string(),
+                format!(
+                    "{expected_version} ({})",
+                    if self.gain_db.is_some() {
+                        "a bundle with gain_db"
+                    } else {
+                        "a phase-only bundle: format 2 needs gain_db"
+                    }
+                ),
                 self.format_version.to_string(),
             ));
+        }
+        if let Some(db) = self.gain_db {
+            if !(db > 0.0 && db <= 40.0) {
+                return Err(mismatch(
+                    "gain_db",
+                    "0 < gain_db <= 40".into(),
+                    db.to_string(),
+                ));
+            }
         }
         if self.window != "hann_periodic" {
             return Err(mismatch(
@@ -359,6 +388,15 @@ impl ModelMeta {
     /// Whether the graph takes the optional `advance` input (listed in `inputs`).
     pub fn has_advance(&self) -> bool {
         self.inputs.iter().any(|t| t.name == ADVANCE_INPUT)
+    }
+
+    /// The gain bounds `(min, max)` as linear factors when the model has a gain head
+    /// (format 2), `None` for phase-only models.
+    pub fn gain_bounds(&self) -> Option<(f32, f32)> {
+        self.gain_db.map(|db| {
+            let max = 10f32.powf(db / 20.0);
+            (1.0 / max, max)
+        })
     }
 
     /// Whether the graph takes the optional `lock` input (listed in `inputs`).

@@ -39,7 +39,7 @@ use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
 
 use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
-use crate::engine::{anchors_on_reset, apply_network_output};
+use crate::engine::{anchors_on_reset, apply_network_output, network_gain};
 use crate::meta::ModelMeta;
 use crate::step::NetworkStream;
 
@@ -123,6 +123,10 @@ pub struct RealtimePhaseEngine {
     classic_phase: Vec<f32>,
     reply: Vec<f32>,
     phase: Vec<f32>,
+    /// The held frame's magnitude gains (models with a gain head; 1 on anchor and
+    /// fallback frames, so a late frame is exactly the classical one).
+    gain: Vec<f32>,
+    gain_bounds: Option<(f32, f32)>,
     /// Whether the worker runs the step graph.
     uses_step: bool,
 }
@@ -222,6 +226,8 @@ impl RealtimePhaseEngine {
             classic_phase: vec![0.0; bins],
             reply: vec![0.0; reply_len],
             phase: vec![0.0; bins],
+            gain: vec![1.0; bins],
+            gain_bounds: meta.gain_bounds(),
             uses_step,
             meta,
             mode,
@@ -290,11 +296,13 @@ impl PhaseEngine for RealtimePhaseEngine {
                 controls: self.held.controls,
             };
             self.classic.synthesis_phase(&held, &mut self.classic_phase);
+            let bins = self.meta.num_bins;
+            let mut network = false;
             if self.held_first && anchors_on_reset(self.meta.phase_output) {
                 // The anchor: no network output is needed (its reply is dropped later).
                 self.phase.copy_from_slice(&self.held.analysis_phase);
             } else if self.collect(id) {
-                let bins = self.meta.num_bins;
+                network = true;
                 apply_network_output(
                     self.meta.phase_output,
                     &self.reply[HEADER..HEADER + 2 * bins],
@@ -303,6 +311,17 @@ impl PhaseEngine for RealtimePhaseEngine {
             } else {
                 self.status.misses.fetch_add(1, Ordering::Relaxed);
                 self.phase.copy_from_slice(&self.classic_phase);
+            }
+            if let Some(bounds) = self.gain_bounds {
+                if network {
+                    network_gain(
+                        &self.reply[HEADER..HEADER + 2 * bins],
+                        bounds,
+                        &mut self.gain,
+                    );
+                } else {
+                    self.gain.iter_mut().for_each(|g| *g = 1.0);
+                }
             }
             self.classic.set_previous_phase(&self.phase);
             self.status.frames.fetch_add(1, Ordering::Relaxed);
@@ -351,6 +370,10 @@ impl PhaseEngine for RealtimePhaseEngine {
             self.status.dropped.fetch_add(1, Ordering::Relaxed);
         }
         self.next_id += 1;
+    }
+
+    fn synthesis_gain(&self) -> Option<&[f32]> {
+        self.gain_bounds.map(|_| &self.gain[..])
     }
 
     fn reset(&mut self) {

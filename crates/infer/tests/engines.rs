@@ -147,11 +147,27 @@ fn late_inference_falls_back_to_classic_without_clicks() {
 /// engine: proof that the runtime feeds and integrates what training defines.
 #[test]
 fn identity_advance_model_renders_like_the_classical_engine() {
+    renders_like_the_classical_engine_times("identity", 1.0);
+}
+
+/// `fixtures/models/identity-gain` (format 2): the identity head plus a gain head whose
+/// constant output is +6 dB. The runtime must render the classical engine's output times
+/// 10^(6/20) (after the anchor frame, which keeps its magnitude): the gain is applied to
+/// every bin of every channel, in the frame it belongs to.
+#[test]
+fn identity_gain_model_renders_the_classical_engine_times_its_gain() {
+    renders_like_the_classical_engine_times("identity-gain", 10f32.powf(6.0 / 20.0));
+}
+
+fn renders_like_the_classical_engine_times(fixture: &str, gain: f32) {
     let b = ModelBundle::from_dir(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/identity"),
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/models")
+            .join(fixture),
     )
     .unwrap();
     assert!(b.meta.has_advance());
+    assert_eq!(b.meta.gain_db.is_some(), gain != 1.0);
     // Two partials that glide plus clicks, stereo with different levels.
     let len = 48_000;
     let mut left = vec![0.0f32; len];
@@ -165,6 +181,8 @@ fn identity_advance_model_renders_like_the_classical_engine() {
         right[i] = (0.2 * glide + 0.3 * tone + 0.5 * click) as f32;
     }
     let input = vec![left, right];
+    // The anchor frame (the first) keeps its magnitude; its window reaches n_fft samples.
+    let skip = b.meta.n_fft;
     for (stretch, pitch) in [(1.0, 0.0), (1.37, 0.0), (0.8, 3.0), (1.5, -7.0)] {
         let settings = RenderSettings {
             stretch,
@@ -175,7 +193,15 @@ fn identity_advance_model_renders_like_the_classical_engine() {
             b.meta.clone(),
             load_backend(BackendKind::Tract, &b).unwrap(),
         );
+        // The real-time engine (worker thread, one frame of lag), waiting for every frame.
+        let realtime = RealtimePhaseEngine::new(
+            b.meta.clone(),
+            load_backend(BackendKind::Tract, &b).unwrap(),
+            WaitMode::Offline,
+        )
+        .unwrap();
         let n = render_offline(&input, &settings, Box::new(neural), &mut |_, _| {}).unwrap();
+        let r = render_offline(&input, &settings, Box::new(realtime), &mut |_, _| {}).unwrap();
         let c = render_offline(
             &input,
             &settings,
@@ -183,15 +209,20 @@ fn identity_advance_model_renders_like_the_classical_engine() {
             &mut |_, _| {},
         )
         .unwrap();
-        for ch in 0..2 {
-            let (x, y) = (&n.channels[ch], &c.channels[ch]);
+        for (ch, x) in (0..2).flat_map(|ch| [(ch, &n.channels[ch]), (ch, &r.channels[ch])]) {
+            let y = &c.channels[ch];
             assert_eq!(x.len(), y.len());
-            let err: f64 = x.iter().zip(y).map(|(a, b)| f64::from(a - b).powi(2)).sum();
-            let sig: f64 = y.iter().map(|a| f64::from(*a).powi(2)).sum();
+            let (x, y) = (&x[skip..], &y[skip..]);
+            let err: f64 = x
+                .iter()
+                .zip(y)
+                .map(|(a, b)| f64::from(a - b * gain).powi(2))
+                .sum();
+            let sig: f64 = y.iter().map(|a| f64::from(*a * gain).powi(2)).sum();
             let db = 10.0 * (err / sig).log10();
             assert!(
                 db < -80.0,
-                "stretch {stretch} pitch {pitch} ch {ch}: {db:.1} dB"
+                "{fixture} stretch {stretch} pitch {pitch} ch {ch}: {db:.1} dB"
             );
         }
     }

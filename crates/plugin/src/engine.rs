@@ -191,6 +191,13 @@ impl PhaseEngine for SwitchEngine {
         1
     }
 
+    fn synthesis_gain(&self) -> Option<&[f32]> {
+        match self.neural.as_ref() {
+            Some(neural) if self.using_neural => neural.synthesis_gain(),
+            _ => None,
+        }
+    }
+
     fn synthesis_phase(&mut self, frame: &PhaseFrame<'_>, phase_out: &mut [f32]) {
         if let Some(new) = self.handoff.take() {
             if let Some(old) = self.neural.replace(new) {

@@ -16,6 +16,10 @@ pub const TAIL_MARGIN_S: f64 = 0.05;
 pub struct IdleDetector {
     /// Silent input samples in a row (only whole silent blocks count).
     silent_run: u64,
+    /// Silent input in a row before the block seen last (0 if that block was not silent):
+    /// that block's output is silent only if this already exceeds the tail, because its
+    /// output carries the input of the `after` samples before it.
+    silent_before: u64,
     /// Silent input after which the output is silent for sure.
     after: u64,
 }
@@ -26,6 +30,7 @@ impl IdleDetector {
         let margin = (sample_rate.max(0.0) * TAIL_MARGIN_S).ceil() as u64;
         Self {
             silent_run: 0,
+            silent_before: 0,
             after: 2 * latency_samples as u64 + margin,
         }
     }
@@ -33,6 +38,7 @@ impl IdleDetector {
     /// Forgets the silence seen so far (the chain may hold sound again).
     pub fn reset(&mut self) {
         self.silent_run = 0;
+        self.silent_before = 0;
     }
 
     /// Silent input the chain needs before its output is silent.
@@ -47,16 +53,20 @@ impl IdleDetector {
         let silent = input
             .iter()
             .all(|c| c.iter().all(|x| x.abs() <= SILENCE_LEVEL));
-        self.silent_run = if silent {
-            self.silent_run.saturating_add(len)
+        if silent {
+            self.silent_before = self.silent_run;
+            self.silent_run = self.silent_run.saturating_add(len);
         } else {
-            0
-        };
+            self.silent_before = 0;
+            self.silent_run = 0;
+        }
     }
 
-    /// Whether the output is silent for sure (input silent for longer than the tail).
+    /// Whether the output of the block seen last is silent for sure: the block is silent
+    /// and the input before it was silent for longer than the tail (a long silent block
+    /// right after sound still carries that sound's delayed output).
     pub fn idle(&self) -> bool {
-        self.silent_run >= self.after
+        self.silent_run > 0 && self.silent_before >= self.after
     }
 
     /// Samples of output still to come if the input stays silent (0 when idle).
@@ -78,13 +88,27 @@ mod tests {
         sound[99] = 0.01;
         d.observe(&[&mut sound]);
         assert!(!d.idle());
-        for k in 1..=3 {
+        for k in 1..=4 {
             d.observe(&[&mut silence]);
-            assert_eq!(d.idle(), k == 3, "after {k} silent blocks");
+            // Block k's output carries the input of the 250 samples before it.
+            assert_eq!(d.idle(), k == 4, "after {k} silent blocks");
         }
         assert_eq!(d.remaining(), 0);
         d.observe(&[&mut sound]);
         assert!(!d.idle());
         assert_eq!(d.remaining(), 250);
+    }
+
+    #[test]
+    fn a_long_silent_block_after_sound_is_not_idle() {
+        // The block after the sound holds its delayed output, however long it is.
+        let mut d = IdleDetector::new(100, 1000.0);
+        let mut sound = vec![0.5f32; 64];
+        let mut long_silence = vec![0.0f32; 4096];
+        d.observe(&[&mut sound]);
+        d.observe(&[&mut long_silence]);
+        assert!(!d.idle());
+        d.observe(&[&mut long_silence]);
+        assert!(d.idle());
     }
 }

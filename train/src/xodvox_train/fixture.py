@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,29 +55,42 @@ def make_tiny_fixture(
         return export_bundle(checkpoint, out_dir, test_fixture=True, write_io=True)
 
 
-def make_identity_fixture(out_dir: Path, config_path: Path = TINY_CONFIG) -> dict[str, Any]:
+def make_identity_fixture(
+    out_dir: Path, config_path: Path = TINY_CONFIG, gain_db: float | None = None
+) -> dict[str, Any]:
     """An ``advance`` model whose head is the identity rotation (``fixtures/models/identity``).
 
     The tiny model after one step with its head reset to weights 0, bias (1, 0): every output is the
     classical engine's increment, so the Rust runtime must render exactly what its classical
-    engine renders (``crates/infer/tests/engines.rs`` checks it end to end).
+    engine renders (``crates/infer/tests/engines.rs`` checks it end to end). With ``gain_db``
+    (``fixtures/models/identity-gain``) the model has a gain head whose constant output is
+    ``gain_db / 2`` dB (gain channel bias ``atanh(0.5)``): the runtime must render the classical
+    engine's output times that gain.
     """
     out_dir = out_dir.resolve()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
         make_tiny_dataset(Path("tiny"))
         over = ["run.steps=1", "run.checkpoint_every=1", "run.val_every=1"]
+        if gain_db is not None:
+            over.append(f"model.gain_db={gain_db}")
         config = load_config([config_path.resolve()], over)
         Trainer(config).fit(resume=False)
         checkpoint = checkpoint_dir(config) / LATEST
         payload = torch.load(checkpoint, weights_only=False)
         payload["model"]["head.weight"].zero_()
-        payload["model"]["head.bias"].copy_(torch.tensor([1.0, 0.0]))
+        bias = [1.0, 0.0] + ([math.atanh(0.5)] if gain_db is not None else [])
+        payload["model"]["head.bias"].copy_(torch.tensor(bias))
         torch.save(payload, checkpoint)
         meta = export_bundle(checkpoint, out_dir, test_fixture=True)
     meta["description"] = (
         "TEST FIXTURE ONLY: head weights zeroed, so the output is the identity rotation of the "
-        "advance input: the runtime must render exactly like its classical engine."
+        "advance input: the runtime must render exactly like its classical engine"
+        + (
+            f", every magnitude times {gain_db / 2:g} dB (the gain head's constant output)."
+            if gain_db is not None
+            else "."
+        )
     )
     (out_dir / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
@@ -101,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     identity = out_dir.parent / "identity"
     make_identity_fixture(identity)
     print(f"wrote {identity} (identity head)")
+    identity_gain = out_dir.parent / "identity-gain"
+    make_identity_fixture(identity_gain, gain_db=12.0)
+    print(f"wrote {identity_gain} (identity head, +6 dB gain head)")
     lock = out_dir.parent / "lock"
     make_tiny_fixture(lock, overrides=[LOCK_OVERRIDE])
     print(f"wrote {lock} (with the lock input)")
