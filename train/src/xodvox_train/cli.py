@@ -1,10 +1,10 @@
-"""The ``xodvox-train`` command: ``golden``, ``fit``, ``export``."""
+"""The ``xodvox-train`` command: ``golden``, ``fit``, ``export``, ``truth``, …"""
 
 from __future__ import annotations
 
 import argparse
 
-from xodvox_train import __version__, evaluate, export, fixture, golden, train
+from xodvox_train import __version__, evaluate, export, fixture, golden, train, truth
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fixture.add_arguments(
         sub.add_parser("tiny-fixture", help="train and export the runtime's test-fixture model")
+    )
+    truth.add_arguments(
+        sub.add_parser("truth", help="write a dataset of exact ground-truth (synthetic) pairs")
     )
     return parser
 
@@ -37,4 +40,6 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate.run(args)
     if args.command == "tiny-fixture":
         return fixture.run(args)
+    if args.command == "truth":
+        return truth.run(args)
     raise ValueError(f"unknown command {args.command!r}")
