@@ -220,3 +220,33 @@ def test_lock_model_trains_exports_and_keeps_parity(tiny_manifest: Path, tmp_pat
     assert [i.name for i in session.get_inputs()] == ["mag", "control", "advance", "lock"]
     io = json.loads((tmp_path / "bundle" / "io.json").read_text())
     assert set(io["inputs"]) == {"mag", "control", "advance", "lock"}
+
+
+def test_gain_model_trains_exports_format_2_and_keeps_parity(
+    tiny_manifest: Path, tmp_path: Path
+) -> None:
+    """A gain-head model: the bundle is format 2 with ``gain_db``; onnxruntime matches PyTorch
+    (modulus included) for the window and the step graph, and the gains stay in bounds."""
+    cfg = load_config(
+        [CONFIGS / "tiny.toml"],
+        [
+            f"data.manifest='{tiny_manifest}'",
+            f"run.out_dir='{tmp_path / 'run'}'",
+            "run.steps=2",
+            "model.lock_input=true",
+            "model.gain_db=12.0",
+        ],
+    )
+    Trainer(cfg).fit()
+    meta = export_bundle(checkpoint_dir(cfg) / LATEST, tmp_path / "bundle", write_io=True)
+    assert meta["format_version"] == 2
+    assert meta["gain_db"] == 12.0
+    assert meta["provenance"]["onnx_parity_max_abs_diff"] < 1e-4
+    assert meta["provenance"]["step_parity_max_abs_diff"] < 1e-4
+    io = json.loads((tmp_path / "bundle" / "io.json").read_text())
+    phase = np.asarray(io["outputs"]["phase"]["data"], dtype=np.float64).reshape(
+        io["outputs"]["phase"]["shape"]
+    )
+    modulus = np.hypot(phase[:, 0], phase[:, 1])[..., 1:]  # frame 0: lock's zero padding
+    assert modulus.max() <= 10 ** (12 / 20) + 1e-4
+    assert modulus.min() >= 10 ** (-12 / 20) - 1e-4

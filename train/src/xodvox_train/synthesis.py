@@ -48,7 +48,8 @@ def output_angle(
 def output_gain(phase: torch.Tensor) -> torch.Tensor:
     """Magnitude gain ``(B, F, T)`` of the output ``(B, 2, F, T)``: its modulus (models with a
     gain head, ``gain_db > 0``; phase-only models output unit length and are not scaled)."""
-    return torch.sqrt(phase[:, 0] * phase[:, 0] + phase[:, 1] * phase[:, 1])
+    # The floor keeps the gradient finite where the output is 0 (a lock model's frame 0).
+    return torch.sqrt((phase[:, 0] * phase[:, 0] + phase[:, 1] * phase[:, 1]).clamp_min(1e-24))
 
 
 def output_magnitude(
@@ -60,9 +61,11 @@ def output_magnitude(
     the runtime, whose first frame after a reset is the analysis frame itself."""
     if not gain:
         return mag[:, 0]
-    scale = output_gain(phase)
     if anchored:
-        scale = torch.cat([torch.ones_like(scale[..., :1]), scale[..., 1:]], dim=-1)
+        scale = output_gain(phase[..., 1:])
+        scale = torch.cat([torch.ones_like(mag[:, 0, :, :1]), scale], dim=-1)
+    else:
+        scale = output_gain(phase)
     return mag[:, 0] * scale
 
 
