@@ -47,6 +47,22 @@ fn bad_metadata_is_named() {
             "format_version",
             Box::new(|v| v["format_version"] = 7.into()),
         ),
+        // Format 2 without its gain bound, and a gain bound in a phase-only bundle.
+        (
+            "format 2 needs gain_db",
+            Box::new(|v| v["format_version"] = 2.into()),
+        ),
+        (
+            "a bundle with gain_db",
+            Box::new(|v| v["gain_db"] = 12.0.into()),
+        ),
+        (
+            "gain_db",
+            Box::new(|v| {
+                v["format_version"] = 2.into();
+                v["gain_db"] = (-3.0).into();
+            }),
+        ),
         ("num_bins", Box::new(|v| v["num_bins"] = 513.into())),
         ("window", Box::new(|v| v["window"] = "hamming".into())),
         (
