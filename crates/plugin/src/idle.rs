@@ -69,9 +69,14 @@ impl IdleDetector {
         self.silent_run > 0 && self.silent_before >= self.after
     }
 
-    /// Samples of output still to come if the input stays silent (0 when idle).
+    /// Samples of output still to come if the input stays silent: 0 exactly when
+    /// [`idle`](Self::idle), at least 1 otherwise (a tail of 0 lets the host sleep).
     pub fn remaining(&self) -> u64 {
-        self.after.saturating_sub(self.silent_run)
+        if self.idle() {
+            0
+        } else {
+            self.after.saturating_sub(self.silent_run).max(1)
+        }
     }
 }
 
@@ -92,6 +97,8 @@ mod tests {
             d.observe(&[&mut silence]);
             // Block k's output carries the input of the 250 samples before it.
             assert_eq!(d.idle(), k == 4, "after {k} silent blocks");
+            // Not idle: a tail of at least 1 (0 would let the host sleep too early).
+            assert_eq!(d.remaining() == 0, k == 4, "after {k} silent blocks");
         }
         assert_eq!(d.remaining(), 0);
         d.observe(&[&mut sound]);

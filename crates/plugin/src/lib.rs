@@ -381,10 +381,17 @@ impl Plugin for XodVox {
             std::hint::black_box(vec![0u8; 64]);
         }
         let io = buffer.as_slice();
+        let was_idle = self.idle.idle();
         self.idle.observe(io);
         // Without a chain (a sample rate it cannot run at) the audio passes through as is.
         if let Some(dsp) = self.dsp.as_mut() {
             dsp.set_targets(self.params.targets());
+            if was_idle && !self.idle.idle() {
+                // Waking up: the chain holds only silence, so a reset changes no output, and
+                // it puts the sound at the reported latency whether or not the host skipped
+                // calls while the plugin slept (a skip shifts the rate bridge's chunk phase).
+                dsp.reset();
+            }
             dsp.process(io);
         }
         if self.idle.idle() {

@@ -216,3 +216,31 @@ fn reported_latency_is_the_measured_one_at_every_pitch_and_rate() {
         }
     }
 }
+
+/// `reset` forgets everything: after sound, some silence and a reset, the chain renders a
+/// new sound exactly as a fresh chain does (what waking from sleep relies on).
+#[test]
+fn reset_after_sound_renders_like_a_fresh_chain() {
+    for sr in [48_000.0, 44_100.0] {
+        let n = sr as usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let noise: Vec<f32> = (0..n / 2).map(|_| rng.random_range(-0.3..0.3)).collect();
+        let mut history = vec![noise.clone(), noise];
+        history
+            .iter_mut()
+            .for_each(|c| c.extend(std::iter::repeat_n(0.0, 7_232)));
+        let sound = vec![sine(220.0, n, sr), sine(220.0, n, sr)];
+        let mut used = dsp(sr, 2, None);
+        run(&mut used, &history, || 512);
+        used.reset();
+        let after = run(&mut used, &sound, || 512);
+        let mut fresh = dsp(sr, 2, None);
+        let expected = run(&mut fresh, &sound, || 512);
+        let diff = after[0]
+            .iter()
+            .zip(&expected[0])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-6, "{sr} Hz: reset chain differs by {diff}");
+    }
+}
