@@ -25,10 +25,15 @@ pub fn apply_network_output(phase_output: PhaseOutput, raw: &[f32], phase: &mut 
     }
 }
 
-/// Writes the magnitude gain of one network output frame (`raw` as in
-/// [`apply_network_output`]): its modulus, clamped to `bounds` (the model's ±`gain_db`), and
-/// 1 where it is not finite.
-pub fn network_gain(raw: &[f32], bounds: (f32, f32), gain: &mut [f32]) {
+/// Writes the magnitude gains of one frame: for a network output `raw` (as in
+/// [`apply_network_output`]) its modulus, clamped to `bounds` (the model's ±`gain_db`), and 1
+/// where it is not finite; for a frame without one (`None`: anchor, failed or late frame) 1
+/// everywhere, the classical frame exactly.
+pub fn network_gain(raw: Option<&[f32]>, bounds: (f32, f32), gain: &mut [f32]) {
+    let Some(raw) = raw else {
+        gain.iter_mut().for_each(|g| *g = 1.0);
+        return;
+    };
     let bins = gain.len();
     for (b, g) in gain.iter_mut().enumerate() {
         let m = raw[b].hypot(raw[bins + b]);
@@ -167,11 +172,8 @@ impl PhaseEngine for NeuralPhaseEngine {
             self.phase.copy_from_slice(&self.fallback_phase);
         }
         if let Some(bounds) = self.gain_bounds {
-            if ok && !anchor {
-                network_gain(&self.raw, bounds, &mut self.gain);
-            } else {
-                self.gain.iter_mut().for_each(|g| *g = 1.0);
-            }
+            let raw = (ok && !anchor).then_some(&self.raw[..]);
+            network_gain(raw, bounds, &mut self.gain);
         }
         self.fallback.set_previous_phase(&self.phase);
         phase_out.copy_from_slice(&self.phase);

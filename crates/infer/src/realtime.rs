@@ -313,15 +313,8 @@ impl PhaseEngine for RealtimePhaseEngine {
                 self.phase.copy_from_slice(&self.classic_phase);
             }
             if let Some(bounds) = self.gain_bounds {
-                if network {
-                    network_gain(
-                        &self.reply[HEADER..HEADER + 2 * bins],
-                        bounds,
-                        &mut self.gain,
-                    );
-                } else {
-                    self.gain.iter_mut().for_each(|g| *g = 1.0);
-                }
+                let raw = network.then_some(&self.reply[HEADER..HEADER + 2 * bins]);
+                network_gain(raw, bounds, &mut self.gain);
             }
             self.classic.set_previous_phase(&self.phase);
             self.status.frames.fetch_add(1, Ordering::Relaxed);

@@ -13,7 +13,19 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn real_time_neural_processing_does_not_allocate_on_the_audio_thread() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny");
+    audio_thread_does_not_allocate("tiny");
+}
+
+/// The same with a gain head (format 2): its gains are written into preallocated buffers.
+#[test]
+fn real_time_gain_model_does_not_allocate_on_the_audio_thread() {
+    audio_thread_does_not_allocate("identity-gain");
+}
+
+fn audio_thread_does_not_allocate(fixture: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/models")
+        .join(fixture);
     let bundle = ModelBundle::from_dir(&dir).unwrap();
     let backend = load_backend(BackendKind::Tract, &bundle).unwrap();
     let engine =
