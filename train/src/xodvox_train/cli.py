@@ -1,10 +1,20 @@
-"""The ``xodvox-train`` command: ``golden``, ``fit``, ``export``, ``truth``, …"""
+"""The ``xodvox-train`` command: ``golden``, ``fit``, ``export``, ``truth``, ``midi-truth``, …"""
 
 from __future__ import annotations
 
 import argparse
 
-from xodvox_train import __version__, evaluate, export, fixture, golden, train, truth
+from xodvox_train import (
+    __version__,
+    evaluate,
+    export,
+    fixture,
+    golden,
+    midi_truth,
+    mix,
+    train,
+    truth,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     truth.add_arguments(
         sub.add_parser("truth", help="write a dataset of exact ground-truth (synthetic) pairs")
     )
+    midi_truth.add_arguments(
+        sub.add_parser("midi-truth", help="write MIDI pieces re-rendered by FluidSynth")
+    )
+    mix.add_arguments(sub.add_parser("mix", help="combine several manifests into one"))
     return parser
 
 
@@ -42,4 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return fixture.run(args)
     if args.command == "truth":
         return truth.run(args)
+    if args.command == "midi-truth":
+        return midi_truth.run(args)
+    if args.command == "mix":
+        return mix.run(args)
     raise ValueError(f"unknown command {args.command!r}")

@@ -283,8 +283,9 @@ def write_manifest(path: Path, rows: list[dict[str, object]]) -> bool:
 class Progress:
     """Prints ``done/total`` on stderr every 5 % and at the end, with seconds per rendered pair."""
 
-    def __init__(self, total: int, enabled: bool = True) -> None:
+    def __init__(self, total: int, enabled: bool = True, label: str = "truth") -> None:
         self.total = total
+        self.label = label
         self.enabled = enabled
         self.every = max(1, total // 20)
         self.start = time.perf_counter()
@@ -305,7 +306,7 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.done * (self.total - self.done)
         print(
-            f"truth: {self.done}/{self.total} pairs ({100 * self.done // self.total}%), "
+            f"{self.label}: {self.done}/{self.total} pairs ({100 * self.done // self.total}%), "
             f"{self.rendered} rendered, {elapsed:.1f} s, {self.seconds_per_pair:.3f} s/pair, "
             f"ETA {eta:.0f} s",
             file=sys.stderr,
