@@ -195,3 +195,33 @@ def test_mido_reads_back_what_midi_file_writes(tmp_path: Path) -> None:
     back = mido.MidiFile(str(path))
     notes = [m for m in back.tracks[0] if m.type == "note_on"]
     assert len(notes) == sum(1 for n in piece.notes if 0 <= n.pitch <= 127)
+
+
+@needs_fluidsynth
+def test_a_piece_the_soundfont_cannot_play_at_the_new_pitch_is_refused() -> None:
+    from xodvox_train.midi_truth import MidiTask, MidiTruthError, render_pair
+
+    # an alto sax (GM 66) has no samples three octaves up: the reference would be silent
+    piece = Piece("solo", 120.0, 4.0, FLUIDR3, {0: (0, 65)}, (Note(0.0, 2.0, 72, 100, 0),))
+    source, reference = render_pair(piece, MidiTask(1.0, 5.0), -3.0)
+    assert np.abs(source).max() > 0.1
+    assert max(np.abs(source).max(), np.abs(reference).max()) == pytest.approx(0.9 * 10 ** (-0.15))
+    high = Piece("solo", 120.0, 4.0, FLUIDR3, {0: (0, 65)}, (Note(0.0, 2.0, 84, 100, 0),))
+    with pytest.raises(MidiTruthError):
+        render_pair(high, MidiTask(1.0, 24.0), 0.0)
+
+
+def test_mix_repeats_the_train_rows_of_a_weighted_manifest(tmp_path: Path) -> None:
+    a = _tiny_manifest(tmp_path / "truth", "a")
+    b = _tiny_manifest(tmp_path / "midi", "b")
+    out = tmp_path / "both.jsonl"
+    assert mix(out, [a, b], [1, 3]) == 4
+    ids = [e.id for e in load_manifest(out).entries]
+    assert ids == [
+        "truth-train-000000",
+        "midi-train-000000",
+        "midi-r2-train-000000",
+        "midi-r3-train-000000",
+    ]
+    with pytest.raises(ValueError, match="times"):
+        mix(out, [a, b], [1])

@@ -7,6 +7,7 @@ pub mod engines;
 pub mod error;
 pub mod metrics;
 pub mod midi;
+pub mod paired;
 pub mod plot;
 pub mod report;
 pub mod run;

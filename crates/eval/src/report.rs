@@ -394,6 +394,8 @@ monophonic clips, onsets on the drum clips.\n"
         );
     }
 
+    s.push_str(&crate::paired::render_paired(outcome));
+
     let categories: BTreeSet<Category> = ms.iter().map(|m| m.category).collect();
     let mut tasks: Vec<(String, f64, f64)> = Vec::new();
     for m in ms {

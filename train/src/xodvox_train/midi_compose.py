@@ -110,9 +110,11 @@ def _family(rng: np.random.Generator) -> str:
     return FAMILY_MIX[-1][0]
 
 
-def compose(seed: int, index: int) -> Piece:
-    """The piece of ``(seed, index)``."""
-    rng = np.random.default_rng([seed, index, 7])
+def compose(seed: int, index: int, attempt: int = 0) -> Piece:
+    """The piece of ``(seed, index)``; ``attempt`` > 0 draws another one for the same index
+    (used when a soundfont cannot play a piece, see :func:`xodvox_train.midi_truth.make_pair`).
+    """
+    rng = np.random.default_rng([seed, index, 7, attempt])
     family = _family(rng)
     if family == "drums":
         return _drums(rng)
@@ -187,11 +189,11 @@ def _part(
         degrees = [triad[i % 3] + 7 * (i // 3 % 2) for i in range(count)]
         gate = float(rng.uniform(0.4, 1.6))
         return [
-            Note(t0 + i * step, step * gate, _scale_key(root + 12, scale, d), vel - 10, channel)
+            Note(t0 + i * step, step * gate, _scale_key(root, scale, d), vel - 10, channel)
             for i, d in enumerate(degrees)
         ]
     notes, t = [], t0
-    degree = int(_pick(rng, tuple(triad))) + 7
+    degree = int(_pick(rng, tuple(triad)))
     while t < t0 + 4.0:
         duration = float(_pick(rng, DURATIONS))
         if rng.random() > 0.12:
@@ -200,7 +202,7 @@ def _part(
             key = _scale_key(root + 12, scale, degree)
             notes.append(Note(t, duration * legato, key, velocity, channel))
         degree += int(rng.integers(-2, 3))
-        degree = int(np.clip(degree, 3, 14))
+        degree = int(np.clip(degree, 0, 10))
         t += duration
     return notes
 

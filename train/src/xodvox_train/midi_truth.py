@@ -49,7 +49,7 @@ from xodvox_train.truth import (
 
 SAMPLE_RATE = 48_000
 """Rate of every file."""
-MIDI_TRUTH_FORMAT = 1
+MIDI_TRUTH_FORMAT = 2
 """Version of the generator's definitions; recorded in ``midi-truth.json``."""
 TICKS_PER_BEAT = 960
 """MIDI resolution."""
@@ -74,6 +74,11 @@ LICENCES = {
 """Licence of a rendering, by soundfont (the pieces themselves are generated here)."""
 RENDER_TIMEOUT = 120.0
 """Seconds one FluidSynth run may take."""
+MAX_LEVEL_CHANGE_DB = 6.0
+"""Largest level change between input and reference; more means notes the soundfont cannot
+play at the new pitch (then another piece is drawn for the index)."""
+ATTEMPTS = 8
+"""Pieces tried for one index before the build fails."""
 
 
 class MidiTruthError(RuntimeError):
@@ -193,13 +198,28 @@ def input_frames(piece: Piece) -> int:
 
 
 def render_pair(piece: Piece, task: MidiTask, level_db: float) -> tuple[np.ndarray, np.ndarray]:
-    """(input, reference), one gain for both: the louder peaks at ``0.9 · 10^(level_db/20)``."""
+    """(input, reference), one gain for both: the louder peaks at ``0.9 · 10^(level_db/20)``.
+
+    Raises:
+        MidiTruthError: a render failed, or the two renders' levels differ by more than
+            :data:`MAX_LEVEL_CHANGE_DB` (notes outside the instrument's sampled range).
+    """
     frames = input_frames(piece)
     source = render(piece, 1.0, 0.0, frames)
     reference = render(piece, task.stretch, task.pitch_semitones, round(frames * task.stretch))
+    change = 10 * math.log10(_power(reference) / _power(source))
+    if abs(change) > MAX_LEVEL_CHANGE_DB:
+        raise MidiTruthError(f"the reference is {change:+.1f} dB from the input")
     peak = max(float(np.abs(source).max()), float(np.abs(reference).max()))
     gain = np.float32(0.9 * 10 ** (level_db / 20) / peak)
     return source * gain, reference * gain
+
+
+def _power(x: np.ndarray) -> float:
+    """Mean power over the frames that sound (above -60 dB of the peak), never 0."""
+    energy = np.square(x.astype(np.float64)).sum(axis=1)
+    sounding = energy[energy > energy.max() * 1e-6]
+    return float(sounding.mean()) if len(sounding) else 1e-30
 
 
 @dataclass(frozen=True)
@@ -231,37 +251,69 @@ class MidiTruthOptions:
 
 
 def make_pair(root: Path, split: str, k: int, options: MidiTruthOptions) -> tuple[dict, bool]:
-    """Renders pair ``k`` of ``split`` unless both files exist with the right length."""
+    """Renders pair ``k`` of ``split`` unless both files exist with the right length.
+
+    A piece the soundfont cannot play (silence, or notes missing at the new pitch) is replaced
+    by the next attempt's piece for the same index, deterministically.
+
+    Raises:
+        MidiTruthError: no attempt of :data:`ATTEMPTS` could be rendered.
+    """
     index = SPLIT_BASE[split] + k
-    piece = compose(options.seed, index)
-    task = draw_task(options.seed, index, piece.family == "drums")
     entry_id = f"{split}-{k:06d}"
     input_path = root / "input" / f"{entry_id}.wav"
     target_path = root / "target" / f"{entry_id}.wav"
-    frames = input_frames(piece)
-    done = has_frames(input_path, frames) and has_frames(target_path, round(frames * task.stretch))
-    if not done:
-        level = -9.0 * float(np.random.default_rng([options.seed, index, 9]).random())
-        source, reference = render_pair(piece, task, level)
-        write_wav_float(target_path, reference)
-        write_wav_float(input_path, source)
+    level = -9.0 * float(np.random.default_rng([options.seed, index, 9]).random())
+    failures = []
+    for attempt in range(ATTEMPTS):
+        piece = compose(options.seed, index, attempt)
+        task = draw_task(options.seed, index, piece.family == "drums")
+        frames = input_frames(piece)
+        frames_out = round(frames * task.stretch)
+        rendered = not (has_frames(input_path, frames) and has_frames(target_path, frames_out))
+        if rendered:
+            try:
+                source, reference = render_pair(piece, task, level)
+            except MidiTruthError as err:
+                failures.append(str(err))
+                continue
+            write_wav_float(target_path, reference)
+            write_wav_float(input_path, source)
+        return _row(root, entry_id, split, index, attempt, piece, task, options), rendered
+    raise MidiTruthError(f"{entry_id}: no piece could be rendered: {failures}")
+
+
+def _row(
+    root: Path,
+    entry_id: str,
+    split: str,
+    index: int,
+    attempt: int,
+    piece: Piece,
+    task: MidiTask,
+    options: MidiTruthOptions,
+) -> dict[str, object]:
+    """The manifest row of a rendered pair."""
     font = Path(piece.soundfont).name
     row = manifest_row(
         entry_id=entry_id,
         split=split,
         root=root,
-        input_path=input_path,
-        target_path=target_path,
+        input_path=root / "input" / f"{entry_id}.wav",
+        target_path=root / "target" / f"{entry_id}.wav",
         stretch=task.stretch,
         pitch_semitones=task.pitch_semitones,
         style="natural",
         generator=options.command(),
         tool_version=__version__,
-        source=f"midi:{piece.family} seed={options.seed} index={index} soundfont={font}",
+        source=(
+            f"midi:{piece.family} seed={options.seed} index={index} attempt={attempt} "
+            f"soundfont={font}"
+        ),
         licence=LICENCES.get(font, "see the soundfont's package"),
     )
     row["family"] = f"midi-{piece.family}"
-    return row, not done
+    return row
 
 
 def _make_pair_job(job: tuple[Path, str, int, MidiTruthOptions]) -> tuple[dict, bool]:
