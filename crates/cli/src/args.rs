@@ -54,7 +54,9 @@ never be the input file.",
         long_about = "Measure the real-time factor of XodVox against Rubber Band and SoX.\n\n\
 Generates a deterministic stereo 48 kHz test signal (tones, a chord, noise bursts and clicks), writes \
 it to a temporary WAV and times, in the same run, XodVox classical (in process, and the `xodvox render` \
-command including file I/O), `rubberband -3` (R3), `rubberband -2` (R2) and `sox tempo`/`sox pitch` on \
+command including file I/O), XodVox neural with the embedded model on every backend that loads (frame \
+by frame with per-hop inference times, and the batched offline engine of `xodvox render --engine \
+neural`, in process and as the command), `rubberband -3` (R3), `rubberband -2` (R2) and `sox tempo`/`sox pitch` on \
 two tasks: stretch x1.5 (duration) and pitch +3 semitones. Tools that are not installed are skipped \
 with a note. Prints a Markdown table: seconds, real-time factor (audio seconds / processing seconds) and \
 time relative to XodVox classical (in process) on the same task."
