@@ -193,6 +193,11 @@ pub struct RenderArgs {
     /// lists them). Default: the model's first style. Only with --engine neural.
     #[arg(long, value_name = "NAME")]
     pub style: Option<String>,
+    /// Inference threads of the neural engine (1 to 16; the network runs over blocks of frames
+    /// on them while this thread analyses and synthesises). Default: one fewer than the CPU
+    /// cores, at least 1. Only with --engine neural.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub threads: Option<u16>,
     /// Output format: f32 (32-bit float WAV, the default), i24 or i16 (integer PCM, clipped;
     /// WAV, or FLAC for a .flac OUT, where i24 is the default), flac (24-bit FLAC).
     #[arg(long, value_enum, value_name = "FORMAT")]

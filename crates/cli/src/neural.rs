@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use xodvox_dsp::PhaseEngine;
-use xodvox_infer::{BackendKind, BatchOptions, BatchedNeuralEngine, ModelBundle};
+use xodvox_infer::{offline_engine, BackendKind, BatchOptions, ModelBundle};
 
 use crate::errors::{CliError, ExitKind};
 
 /// A loaded neural engine and the framing it needs.
 pub struct NeuralSetup {
-    /// The engine ([`BatchedNeuralEngine`] with [`offline_options`]), ready for the
+    /// The engine ([`offline_engine`]: batched, with [`offline_options`]), ready for the
     /// offline chain.
     pub engine: Box<dyn PhaseEngine>,
     /// Sample rate the model was trained at, Hz.
@@ -48,12 +48,17 @@ impl NeuralSetup {
 
 /// Loads `DIR/model.onnx` + `DIR/model.json` (or, without `--model`, the shipped default model
 /// embedded in the binary) with the backend named by `XODVOX_BACKEND` (`tract`, the default,
-/// or `ort`), into the batched offline engine.
+/// or `ort`), into the offline engine for `pitch_semitones` ([`offline_engine`]: the batched
+/// one with `threads` inference threads, default [`offline_options`]'s).
 ///
 /// # Errors
 /// Usage error for an unknown backend; input error for a missing or broken bundle, naming
 /// the file and the problem.
-pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
+pub fn load(
+    model: Option<&Path>,
+    threads: Option<usize>,
+    pitch_semitones: f64,
+) -> Result<NeuralSetup, CliError> {
     let kind: BackendKind = match std::env::var("XODVOX_BACKEND") {
         Ok(v) => v
             .parse()
@@ -66,7 +71,11 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
         None => ModelBundle::embedded_default()
             .map_err(|e| CliError::new(ExitKind::Other, format!("embedded model: {e}")))?,
     };
-    let engine = BatchedNeuralEngine::load(kind, &bundle, offline_options()).map_err(|e| {
+    let mut options = offline_options();
+    if let Some(n) = threads {
+        options.workers = n.max(1);
+    }
+    let engine = offline_engine(kind, &bundle, options, pitch_semitones).map_err(|e| {
         CliError::new(
             ExitKind::Input,
             format!("model bundle {}: {e}", bundle.source),
@@ -80,7 +89,7 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
     }
     let meta = bundle.meta.clone();
     Ok(NeuralSetup {
-        engine: Box::new(engine),
+        engine,
         sample_rate: meta.sample_rate,
         n_fft: meta.n_fft,
         hop: meta.hop,

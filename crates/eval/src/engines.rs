@@ -13,7 +13,7 @@ use xodvox_dsp::{
     Stretcher, StretcherConfig,
 };
 use xodvox_infer::{
-    load_backend, BackendKind, BatchOptions, BatchedNeuralEngine, ModelBundle, NeuralPhaseEngine,
+    load_backend, offline_engine, BackendKind, BatchOptions, ModelBundle, NeuralPhaseEngine,
 };
 
 use crate::audio::{fit_length, read_wav_mono, write_wav_mono};
@@ -385,7 +385,7 @@ impl Engine {
                     workers: 0,
                     ..BatchOptions::default()
                 };
-                let engine = Box::new(BatchedNeuralEngine::load(*backend, bundle, options)?);
+                let engine = offline_engine(*backend, bundle, options, task.pitch_semitones)?;
                 // Offline renders run on the pitch path the model was trained for.
                 let mode = bundle.meta.pitch_path.mode();
                 (render_xodvox(input, sample_rate, task, engine, mode)?, None)

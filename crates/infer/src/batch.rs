@@ -15,6 +15,10 @@
 //! With worker threads ([`BatchOptions::workers`]) each worker owns a backend and blocks run
 //! while the caller goes on with analysis and synthesis; the latency grows by one block per
 //! worker so that the caller rarely waits. Not for real time: it allocates and blocks.
+//!
+//! The delayed output is an exact shift only where the vocoder's output is the chain's (the
+//! spectral pitch path, or no pitch shift): [`offline_engine`] picks the frame-by-frame engine
+//! otherwise.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,7 +31,8 @@ use crate::batch_runner::{Job, JobResult, Runner};
 use crate::bundle::ModelBundle;
 use crate::engine::{anchors_on_reset, apply_network_output, network_gain};
 use crate::error::InferError;
-use crate::meta::ModelMeta;
+use crate::meta::{ModelMeta, PitchPath};
+use crate::NeuralPhaseEngine;
 
 /// How [`BatchedNeuralEngine`] runs the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,30 @@ impl Default for BatchOptions {
             workers: 1,
         }
     }
+}
+
+/// The engine for an offline render at `pitch_semitones` on the model's pitch path: the
+/// batched engine, or the frame-by-frame [`NeuralPhaseEngine`] (on the step graph when the
+/// bundle has one) where the batched engine's latency would not be an exact shift of the
+/// output, i.e. on the resampling pitch path at a pitch other than 0 (the resampler turns the
+/// extra `latency × hop` samples into a fractional delay).
+///
+/// # Errors
+/// As [`BatchedNeuralEngine::load`] or [`load_backend`].
+pub fn offline_engine(
+    kind: BackendKind,
+    bundle: &ModelBundle,
+    options: BatchOptions,
+    pitch_semitones: f64,
+) -> Result<Box<dyn PhaseEngine>, InferError> {
+    if bundle.meta.pitch_path == PitchPath::Resample && pitch_semitones != 0.0 {
+        let backend = load_backend(kind, bundle)?;
+        return Ok(Box::new(NeuralPhaseEngine::new(
+            bundle.meta.clone(),
+            backend,
+        )));
+    }
+    Ok(Box::new(BatchedNeuralEngine::load(kind, bundle, options)?))
 }
 
 /// An owned copy of a [`PhaseFrame`] waiting for its network output.

@@ -181,7 +181,9 @@ impl Runner {
     pub(crate) fn receive(&mut self) -> Option<(usize, JobResult)> {
         let new = self.pending.pop_front()?;
         let result = match &mut self.mode {
-            Mode::Inline { done, .. } => done.pop_front().unwrap_or(Err("no result".into())),
+            Mode::Inline { done, .. } => {
+                done.pop_front().unwrap_or_else(|| Err("no result".into()))
+            }
             Mode::Threads {
                 workers, received, ..
             } => {

@@ -19,7 +19,7 @@ pub mod window;
 
 pub use advance::{write_advance, AdvanceGuide};
 pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
-pub use batch::{BatchOptions, BatchedNeuralEngine};
+pub use batch::{offline_engine, BatchOptions, BatchedNeuralEngine};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::InferError;

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use xodvox_dsp::{
-    classic_engine, render_offline, Controls, PhaseEngine, PhaseFrame, RenderSettings,
+    classic_engine, render_offline, Controls, PhaseEngine, PhaseFrame, PitchMode, RenderSettings,
 };
 use xodvox_infer::{
-    load_backend, BackendKind, BatchOptions, BatchedNeuralEngine, InferError, ModelBundle,
-    ModelMeta, NeuralPhaseEngine, PhaseBackend,
+    load_backend, offline_engine, BackendKind, BatchOptions, BatchedNeuralEngine, InferError,
+    ModelBundle, ModelMeta, NeuralPhaseEngine, PhaseBackend, PitchPath,
 };
 
 fn fixture(name: &str) -> ModelBundle {
@@ -40,13 +40,33 @@ fn input() -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn settings(meta: &ModelMeta) -> RenderSettings {
+/// Stretch 1.3 and +3 semitones on the spectral pitch path (where the batched engine's
+/// latency is an exact shift; [`offline_engine`] covers the other).
+fn settings(_meta: &ModelMeta) -> RenderSettings {
     RenderSettings {
         stretch: 1.3,
         pitch_semitones: 3.0,
-        pitch_mode: meta.pitch_path.mode(),
+        pitch_mode: PitchMode::Spectral,
         ..RenderSettings::default()
     }
+}
+
+#[test]
+fn offline_engine_is_batched_except_on_the_resampling_path_with_a_pitch() {
+    let tiny = fixture("tiny");
+    assert_eq!(tiny.meta.pitch_path, PitchPath::Resample);
+    let options = BatchOptions::default();
+    let latency = |b: &ModelBundle, pitch| {
+        offline_engine(BackendKind::Tract, b, options, pitch)
+            .unwrap()
+            .latency_frames()
+    };
+    // The frame-by-frame engine has no latency; the batched one does.
+    assert_eq!(latency(&tiny, 3.0), 0);
+    assert!(latency(&tiny, 0.0) > 0);
+    let shipped = ModelBundle::embedded_default().unwrap();
+    assert_eq!(shipped.meta.pitch_path, PitchPath::Spectral);
+    assert!(latency(&shipped, 3.0) > 0);
 }
 
 fn render(engine: Box<dyn PhaseEngine>, meta: &ModelMeta) -> Vec<Vec<f32>> {
