@@ -54,7 +54,9 @@ never be the input file.",
         long_about = "Measure the real-time factor of XodVox against Rubber Band and SoX.\n\n\
 Generates a deterministic stereo 48 kHz test signal (tones, a chord, noise bursts and clicks), writes \
 it to a temporary WAV and times, in the same run, XodVox classical (in process, and the `xodvox render` \
-command including file I/O), `rubberband -3` (R3), `rubberband -2` (R2) and `sox tempo`/`sox pitch` on \
+command including file I/O), XodVox neural with the embedded model on every backend that loads (frame \
+by frame with per-hop inference times, and the batched offline engine of `xodvox render --engine \
+neural`, in process and as the command), `rubberband -3` (R3), `rubberband -2` (R2) and `sox tempo`/`sox pitch` on \
 two tasks: stretch x1.5 (duration) and pitch +3 semitones. Tools that are not installed are skipped \
 with a note. Prints a Markdown table: seconds, real-time factor (audio seconds / processing seconds) and \
 time relative to XodVox classical (in process) on the same task."
@@ -191,6 +193,11 @@ pub struct RenderArgs {
     /// lists them). Default: the model's first style. Only with --engine neural.
     #[arg(long, value_name = "NAME")]
     pub style: Option<String>,
+    /// Inference threads of the neural engine (1 to 16; the network runs over blocks of frames
+    /// on them while this thread analyses and synthesises). Default: one fewer than the CPU
+    /// cores, at least 1. Only with --engine neural.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub threads: Option<u16>,
     /// Output format: f32 (32-bit float WAV, the default), i24 or i16 (integer PCM, clipped;
     /// WAV, or FLAC for a .flac OUT, where i24 is the default), flac (24-bit FLAC).
     #[arg(long, value_enum, value_name = "FORMAT")]

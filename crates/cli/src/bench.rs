@@ -1,35 +1,33 @@
 //! `xodvox bench`: wall-clock comparison of XodVox classical and neural (the embedded default
-//! model, every backend compiled in and loadable) with Rubber Band (R3 and R2) and SoX on one
-//! generated signal, in the same run, plus the neural engine's per-hop inference times. Prints
-//! Markdown tables; asserts nothing about speed.
+//! model, every backend compiled in and loadable: frame by frame, and the batched offline
+//! engine of `xodvox render --engine neural`, in process and through the CLI) with Rubber Band
+//! (R3 and R2) and SoX on one generated signal, in the same run, plus the frame-by-frame
+//! engine's per-hop inference times. Prints Markdown tables; asserts nothing about speed.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
-use xodvox_infer::{
-    available_backends, load_backend, BackendKind, InferError, ModelBundle, NeuralPhaseEngine,
-    PhaseBackend, StepState,
-};
+use xodvox_infer::{available_backends, load_backend, ModelBundle};
 
 use crate::args::BenchArgs;
+use crate::bench_neural::{time_batched_in_process, time_neural_in_process};
 use crate::errors::{CliError, ExitKind, Tag};
 use crate::signal::{test_signal, BENCH_SAMPLE_RATE, SIGNAL_SEED};
 
 /// One processing task, expressed in each tool's own convention.
 #[derive(Debug, Clone, Copy)]
-struct Task {
+pub(crate) struct Task {
     /// Label in the table.
-    name: &'static str,
+    pub name: &'static str,
     /// Duration ratio (output length / input length).
-    stretch: f64,
+    pub stretch: f64,
     /// Pitch shift in semitones.
-    pitch_semitones: f64,
+    pub pitch_semitones: f64,
 }
 
 const TASKS: [Task; 2] = [
@@ -46,11 +44,15 @@ const TASKS: [Task; 2] = [
 ];
 
 /// One measured (or skipped) row.
-struct Row {
-    engine: String,
-    task: &'static str,
-    seconds: f64,
-    output_seconds: Option<f64>,
+pub(crate) struct Row {
+    /// Engine label.
+    pub engine: String,
+    /// Task label.
+    pub task: &'static str,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Duration of the output, when known.
+    pub output_seconds: Option<f64>,
 }
 
 /// Runs `xodvox bench`.
@@ -92,6 +94,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                     .tag(ExitKind::Other)?;
             rows.push(row);
             hops.push((format!("{name}, {}", task.name), times));
+            eprintln!("bench: XodVox neural ({name}, batched), {}", task.name);
+            rows.push(
+                time_batched_in_process(&signal, task, args.runs, &bundle, kind, &name)
+                    .tag(ExitKind::Other)?,
+            );
         }
     }
     let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;
@@ -142,6 +149,15 @@ fn external_commands(exe: &Path) -> Vec<(&'static str, PathBuf, ArgvBuilder)> {
             "XodVox classical (CLI, incl. I/O)",
             exe.to_path_buf(),
             xodvox_argv,
+        ),
+        (
+            "XodVox neural batched (CLI, incl. I/O)",
+            exe.to_path_buf(),
+            |t, i, o| {
+                let mut argv = xodvox_argv(t, i, o);
+                argv.extend(["--engine".into(), "neural".into()]);
+                argv
+            },
         ),
         ("rubberband -3 (R3)", "rubberband".into(), |t, i, o| {
             rubberband_argv("-3", t, i, o)
@@ -194,7 +210,7 @@ fn sox_argv(task: Task, input: &Path, output: &Path) -> Vec<OsString> {
 }
 
 /// Runs `measure` `runs` times and keeps the fastest (seconds, output seconds).
-fn best_of(
+pub(crate) fn best_of(
     runs: u32,
     mut measure: impl FnMut() -> anyhow::Result<(f64, Option<f64>)>,
 ) -> anyhow::Result<(f64, Option<f64>)> {
@@ -229,106 +245,6 @@ fn time_xodvox_in_process(signal: &[Vec<f32>], task: Task, runs: u32) -> anyhow:
         seconds,
         output_seconds,
     })
-}
-
-/// A backend that records the wall time of every inference call (one per hop).
-struct TimedBackend {
-    inner: Box<dyn PhaseBackend>,
-    times: Arc<Mutex<Vec<Duration>>>,
-}
-
-impl TimedBackend {
-    /// Records the time since `started` (the bench is offline: locking here is fine).
-    fn record(&self, started: Instant) {
-        if let Ok(mut t) = self.times.lock() {
-            t.push(started.elapsed());
-        }
-    }
-}
-
-impl PhaseBackend for TimedBackend {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn run(
-        &mut self,
-        mag: &[f32],
-        advance: Option<&[f32]>,
-        frames: usize,
-        control: &[f32],
-        phase_out: &mut [f32],
-    ) -> Result<(), InferError> {
-        let started = Instant::now();
-        let out = self.inner.run(mag, advance, frames, control, phase_out);
-        self.record(started);
-        out
-    }
-
-    fn has_step(&self) -> bool {
-        self.inner.has_step()
-    }
-
-    fn step(
-        &mut self,
-        state: &mut StepState,
-        mag: &[f32],
-        advance: Option<&[f32]>,
-        control: &[f32],
-        phase_out: &mut [f32],
-    ) -> Result<(), InferError> {
-        let started = Instant::now();
-        let out = self.inner.step(state, mag, advance, control, phase_out);
-        self.record(started);
-        out
-    }
-}
-
-/// The neural engine (embedded default model, inline: every hop waits for its inference) on
-/// `task`: the fastest of `runs` renders, and every inference time of that render.
-fn time_neural_in_process(
-    signal: &[Vec<f32>],
-    task: Task,
-    runs: u32,
-    bundle: &ModelBundle,
-    kind: BackendKind,
-    name: &str,
-) -> anyhow::Result<(Row, Vec<Duration>)> {
-    let settings = RenderSettings {
-        sample_rate: f64::from(BENCH_SAMPLE_RATE),
-        stretch: task.stretch,
-        pitch_semitones: task.pitch_semitones,
-        n_fft: bundle.meta.n_fft,
-        hop: bundle.meta.hop,
-        ..RenderSettings::default()
-    };
-    let mut best: Option<(f64, f64, Vec<Duration>)> = None;
-    for _ in 0..runs.max(1) {
-        let times = Arc::new(Mutex::new(Vec::new()));
-        let backend = TimedBackend {
-            inner: load_backend(kind, bundle)?,
-            times: times.clone(),
-        };
-        let engine = NeuralPhaseEngine::new(bundle.meta.clone(), Box::new(backend));
-        let started = Instant::now();
-        let result = render_offline(signal, &settings, Box::new(engine), &mut |_, _| {})?;
-        let seconds = started.elapsed().as_secs_f64();
-        let frames = result.channels.first().map_or(0, Vec::len);
-        let times = std::mem::take(&mut *times.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
-        if best.as_ref().is_none_or(|b| seconds < b.0) {
-            best = Some((seconds, frames as f64 / f64::from(BENCH_SAMPLE_RATE), times));
-        }
-    }
-    let (seconds, output_seconds, times) = best.context("no run")?;
-    Ok((
-        Row {
-            engine: format!("XodVox neural ({name}, in process)"),
-            task: task.name,
-            seconds,
-            output_seconds: Some(output_seconds),
-        },
-        times,
-    ))
 }
 
 /// Per-hop inference times of the neural renders: median, p99, max and the share of one core

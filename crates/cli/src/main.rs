@@ -5,6 +5,7 @@
 mod args;
 mod audio_io;
 mod bench;
+mod bench_neural;
 mod dataset_cmd;
 mod decode;
 mod errors;

@@ -1,16 +1,18 @@
-//! `--engine neural`: load a model bundle into the inline neural phase engine (the audio is
-//! converted to the model's sample rate and back by `render`).
+//! `--engine neural`: load a model bundle into the batched offline neural phase engine (the
+//! network runs over blocks of frames on worker threads; the audio is converted to the model's
+//! sample rate and back by `render`).
 
 use std::path::Path;
 
 use xodvox_dsp::PhaseEngine;
-use xodvox_infer::{load_backend, BackendKind, ModelBundle, NeuralPhaseEngine};
+use xodvox_infer::{offline_engine, BackendKind, BatchOptions, ModelBundle};
 
 use crate::errors::{CliError, ExitKind};
 
 /// A loaded neural engine and the framing it needs.
 pub struct NeuralSetup {
-    /// The engine, ready for `render_offline`.
+    /// The engine ([`offline_engine`]: batched, with [`offline_options`]), ready for the
+    /// offline chain.
     pub engine: Box<dyn PhaseEngine>,
     /// Sample rate the model was trained at, Hz.
     pub sample_rate: u32,
@@ -46,12 +48,17 @@ impl NeuralSetup {
 
 /// Loads `DIR/model.onnx` + `DIR/model.json` (or, without `--model`, the shipped default model
 /// embedded in the binary) with the backend named by `XODVOX_BACKEND` (`tract`, the default,
-/// or `ort`).
+/// or `ort`), into the offline engine for `pitch_semitones` ([`offline_engine`]: the batched
+/// one with `threads` inference threads, default [`offline_options`]'s).
 ///
 /// # Errors
 /// Usage error for an unknown backend; input error for a missing or broken bundle, naming
 /// the file and the problem.
-pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
+pub fn load(
+    model: Option<&Path>,
+    threads: Option<usize>,
+    pitch_semitones: f64,
+) -> Result<NeuralSetup, CliError> {
     let kind: BackendKind = match std::env::var("XODVOX_BACKEND") {
         Ok(v) => v
             .parse()
@@ -64,7 +71,11 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
         None => ModelBundle::embedded_default()
             .map_err(|e| CliError::new(ExitKind::Other, format!("embedded model: {e}")))?,
     };
-    let backend = load_backend(kind, &bundle).map_err(|e| {
+    let mut options = offline_options();
+    if let Some(n) = threads {
+        options.workers = n.max(1);
+    }
+    let engine = offline_engine(kind, &bundle, options, pitch_semitones).map_err(|e| {
         CliError::new(
             ExitKind::Input,
             format!("model bundle {}: {e}", bundle.source),
@@ -78,11 +89,21 @@ pub fn load(model: Option<&Path>) -> Result<NeuralSetup, CliError> {
     }
     let meta = bundle.meta.clone();
     Ok(NeuralSetup {
-        engine: Box::new(NeuralPhaseEngine::new(meta.clone(), backend)),
+        engine,
         sample_rate: meta.sample_rate,
         n_fft: meta.n_fft,
         hop: meta.hop,
         pitch_mode: meta.pitch_path.mode(),
         styles: meta.style_names(),
     })
+}
+
+/// How the offline render runs the network: 64 new frames per call, on one worker thread per
+/// core beyond the caller's (at least one), so analysis and synthesis overlap inference.
+pub fn offline_options() -> BatchOptions {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    BatchOptions {
+        workers: (cores - 1).clamp(1, 4),
+        ..BatchOptions::default()
+    }
 }

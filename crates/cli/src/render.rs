@@ -35,7 +35,11 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         .output_spec()
         .map_err(|m| CliError::new(ExitKind::Usage, m))?;
     let neural = match args.engine {
-        EngineChoice::Neural => Some(crate::neural::load(args.model.as_deref())?),
+        EngineChoice::Neural => Some(crate::neural::load(
+            args.model.as_deref(),
+            args.threads.map(usize::from),
+            total_pitch,
+        )?),
         EngineChoice::Classic => None,
     };
     let style_index = match (&neural, &args.style) {
@@ -158,6 +162,12 @@ fn check_usage(args: &RenderArgs, total_pitch: f64) -> Result<(), CliError> {
         return Err(CliError::new(
             ExitKind::Usage,
             "--model DIR is only used with --engine neural",
+        ));
+    }
+    if args.engine == EngineChoice::Classic && args.threads.is_some() {
+        return Err(CliError::new(
+            ExitKind::Usage,
+            "--threads N is only used with --engine neural",
         ));
     }
     if args.engine == EngineChoice::Classic && args.style.is_some() {

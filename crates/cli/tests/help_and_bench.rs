@@ -75,8 +75,10 @@ fn bench_prints_a_markdown_table() {
         "| XodVox classical (in process) | stretch x1.5 |",
         "| XodVox classical (in process) | pitch +3 st |",
         "| XodVox classical (CLI, incl. I/O) | stretch x1.5 |",
-        "| XodVox neural (tract, in process) | stretch x1.5 |",
-        "| XodVox neural (tract, in process) | pitch +3 st |",
+        "| XodVox neural (tract, frame by frame, in process) | stretch x1.5 |",
+        "| XodVox neural (tract, frame by frame, in process) | pitch +3 st |",
+        "| XodVox neural (tract, batched, ",
+        "| XodVox neural batched (CLI, incl. I/O) | pitch +3 st |",
         "| tract, pitch +3 st |",
         "| backend, task | hops | median ms | p99 ms | max ms | share of a core |",
     ] {

@@ -36,6 +36,32 @@ pub trait PhaseBackend: Send {
         phase_out: &mut [f32],
     ) -> Result<(), InferError>;
 
+    /// Runs the graph on a block of `frames` frames (any number ≥ 1; inputs as in
+    /// [`PhaseBackend::run`]) and writes the output of **every** frame into `out`, in the
+    /// graph's layout `[2, num_bins, frames]` (the real parts of every bin and frame, then the
+    /// imaginary parts; time-minor): `2 × num_bins × frames` values. The graph is causal, so
+    /// frame `t` of the block equals the whole-clip output when the block holds at least the
+    /// `context_frames − 1` frames before it (or starts with the stream). The offline batched
+    /// engine ([`crate::BatchedNeuralEngine`]) runs the network this way.
+    ///
+    /// # Errors
+    /// [`InferError::Backend`] if the runtime fails, a required input is missing, or the
+    /// backend does not run blocks (the default).
+    fn run_frames(
+        &mut self,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        frames: usize,
+        control: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let _ = (mag, advance, frames, control, out);
+        Err(InferError::backend(
+            self.name(),
+            "this backend does not run blocks of frames",
+        ))
+    }
+
     /// Whether the bundle's step graph is loaded (then [`PhaseBackend::step`] works).
     fn has_step(&self) -> bool {
         false

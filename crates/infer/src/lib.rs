@@ -3,6 +3,8 @@
 
 pub mod advance;
 pub mod backend;
+pub mod batch;
+mod batch_runner;
 pub mod bundle;
 pub mod engine;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod window;
 
 pub use advance::{write_advance, AdvanceGuide};
 pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
+pub use batch::{offline_engine, BatchOptions, BatchedNeuralEngine};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::InferError;

@@ -265,6 +265,31 @@ impl OrtBackend {
     pub fn provider(&self) -> Provider {
         self.provider
     }
+
+    /// Runs the graph on `frames` frames and hands its output (`[1, 2, bins, frames]`,
+    /// checked) to `take`.
+    fn run_graph(
+        &mut self,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        frames: usize,
+        control: &[f32],
+        take: &mut dyn FnMut(&[f32]),
+    ) -> Result<(), InferError> {
+        let e = |e| InferError::backend("ort", e);
+        let mag = TensorRef::from_array_view(([1usize, 1, self.bins, frames], mag)).map_err(e)?;
+        let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
+        let mut inputs = ort::inputs!["mag" => mag, "control" => ctl];
+        push_guides(&self.guides, advance, self.bins, frames, &mut inputs)?;
+        let outputs = self.session.run(inputs).map_err(e)?;
+        let (shape, data) = outputs["phase"].try_extract_tensor::<f32>().map_err(e)?;
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        if dims != [1, 2, self.bins as i64, frames as i64] {
+            return Err(InferError::backend("ort", format!("output shape {dims:?}")));
+        }
+        take(data);
+        Ok(())
+    }
 }
 
 impl PhaseBackend for OrtBackend {
@@ -280,23 +305,27 @@ impl PhaseBackend for OrtBackend {
         control: &[f32],
         phase_out: &mut [f32],
     ) -> Result<(), InferError> {
-        let e = |e| InferError::backend("ort", e);
-        let mag = TensorRef::from_array_view(([1usize, 1, self.bins, frames], mag)).map_err(e)?;
-        let ctl = TensorRef::from_array_view(([1usize, self.n_controls], control)).map_err(e)?;
-        let mut inputs = ort::inputs!["mag" => mag, "control" => ctl];
-        push_guides(&self.guides, advance, self.bins, frames, &mut inputs)?;
-        let outputs = self.session.run(inputs).map_err(e)?;
-        let (shape, data) = outputs["phase"].try_extract_tensor::<f32>().map_err(e)?;
-        let dims: Vec<i64> = shape.iter().copied().collect();
-        if dims != [1, 2, self.bins as i64, frames as i64] {
-            return Err(InferError::backend("ort", format!("output shape {dims:?}")));
-        }
-        for c in 0..2 {
-            for b in 0..self.bins {
-                phase_out[c * self.bins + b] = data[(c * self.bins + b) * frames + frames - 1];
+        let bins = self.bins;
+        self.run_graph(mag, advance, frames, control, &mut |data| {
+            for c in 0..2 {
+                for b in 0..bins {
+                    phase_out[c * bins + b] = data[(c * bins + b) * frames + frames - 1];
+                }
             }
-        }
-        Ok(())
+        })
+    }
+
+    fn run_frames(
+        &mut self,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        frames: usize,
+        control: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), InferError> {
+        self.run_graph(mag, advance, frames, control, &mut |data| {
+            out[..data.len()].copy_from_slice(data);
+        })
     }
 
     fn has_step(&self) -> bool {

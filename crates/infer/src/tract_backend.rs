@@ -1,7 +1,10 @@
 //! The tract backend: the graph is optimised once per window length (the full context at
-//! load; the shorter windows of a stream's first frames on first use), and the step graph,
+//! load; the shorter windows of a stream's first frames and the longer blocks of
+//! [`PhaseBackend::run_frames`] on first use), and the step graph,
 //! when the bundle has one, once at load for its fixed one-frame shapes. Inputs and outputs
 //! are matched to the graphs by name (tract orders them as the graph lists them).
+
+use std::collections::HashMap;
 
 use tract_onnx::prelude::*;
 
@@ -54,8 +57,8 @@ pub struct TractBackend {
     bins: usize,
     n_controls: usize,
     slots: InputSlots,
-    /// `plans[t - 1]` runs a window of `t` frames.
-    plans: Vec<Option<Plan>>,
+    /// `plans[&t]` runs a window of `t` frames.
+    plans: HashMap<usize, Plan>,
     /// The step graph, when the bundle has one.
     step: Option<StepPlan>,
 }
@@ -178,7 +181,7 @@ impl TractBackend {
             bins: bundle.meta.num_bins,
             n_controls: bundle.meta.n_controls,
             slots,
-            plans: vec![None; context],
+            plans: HashMap::new(),
             step: load_step(bundle)?,
         };
         b.plan(context)?;
@@ -186,7 +189,7 @@ impl TractBackend {
     }
 
     fn plan(&mut self, frames: usize) -> Result<Plan, InferError> {
-        if let Some(p) = &self.plans[frames - 1] {
+        if let Some(p) = self.plans.get(&frames) {
             return Ok(p.clone());
         }
         let e = |e| InferError::backend("tract", e);
@@ -206,8 +209,44 @@ impl TractBackend {
             .map_err(e)?
             .into_runnable()
             .map_err(e)?;
-        self.plans[frames - 1] = Some(plan.clone());
+        self.plans.insert(frames, plan.clone());
         Ok(plan)
+    }
+
+    /// Runs the graph on `frames` frames and returns its output tensor, checked to be
+    /// `[1, 2, bins, frames]`.
+    fn run_graph(
+        &mut self,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        frames: usize,
+        control: &[f32],
+    ) -> Result<TValue, InferError> {
+        let e = |e| InferError::backend("tract", e);
+        let plan = self.plan(frames)?;
+        let shape = [1, 1, self.bins, frames];
+        let mut inputs: TVec<Option<TValue>> = tvec![None; 4];
+        inputs[self.slots.mag] = Some(Tensor::from_shape(&shape, mag).map_err(e)?.into());
+        inputs[self.slots.control] = Some(
+            Tensor::from_shape(&[1, self.n_controls], control)
+                .map_err(e)?
+                .into(),
+        );
+        feed_guides(&self.slots, advance, &shape, &mut inputs)?;
+        let inputs: TVec<TValue> = inputs.into_iter().flatten().collect();
+        let mut out = plan.run(inputs).map_err(e)?;
+        let phase = out.swap_remove(0);
+        if phase.shape() != [1, 2, self.bins, frames] {
+            return Err(InferError::backend(
+                "tract",
+                format!(
+                    "output shape {:?}, expected [1, 2, {}, {frames}]",
+                    phase.shape(),
+                    self.bins
+                ),
+            ));
+        }
+        Ok(phase)
     }
 }
 
@@ -238,33 +277,29 @@ impl PhaseBackend for TractBackend {
         phase_out: &mut [f32],
     ) -> Result<(), InferError> {
         let e = |e| InferError::backend("tract", e);
-        let plan = self.plan(frames)?;
-        let shape = [1, 1, self.bins, frames];
-        let mut inputs: TVec<Option<TValue>> = tvec![None; 4];
-        inputs[self.slots.mag] = Some(Tensor::from_shape(&shape, mag).map_err(e)?.into());
-        inputs[self.slots.control] = Some(
-            Tensor::from_shape(&[1, self.n_controls], control)
-                .map_err(e)?
-                .into(),
-        );
-        feed_guides(&self.slots, advance, &shape, &mut inputs)?;
-        let inputs: TVec<TValue> = inputs.into_iter().flatten().collect();
-        let out = plan.run(inputs).map_err(e)?;
-        let view = out[0].to_plain_array_view::<f32>().map_err(e)?;
-        if view.shape() != [1, 2, self.bins, frames] {
-            return Err(InferError::backend(
-                "tract",
-                format!(
-                    "output shape {:?}, expected [1, 2, {}, {frames}]",
-                    view.shape(),
-                    self.bins
-                ),
-            ));
-        }
+        let out = self.run_graph(mag, advance, frames, control)?;
+        let view = out.to_plain_array_view::<f32>().map_err(e)?;
         for c in 0..2 {
             for b in 0..self.bins {
                 phase_out[c * self.bins + b] = view[[0, c, b, frames - 1]];
             }
+        }
+        Ok(())
+    }
+
+    fn run_frames(
+        &mut self,
+        mag: &[f32],
+        advance: Option<&[f32]>,
+        frames: usize,
+        control: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), InferError> {
+        let e = |e| InferError::backend("tract", e);
+        let phase = self.run_graph(mag, advance, frames, control)?;
+        let view = phase.to_plain_array_view::<f32>().map_err(e)?;
+        for (o, &v) in out.iter_mut().zip(view.iter()) {
+            *o = v;
         }
         Ok(())
     }
