@@ -218,10 +218,64 @@ def make_tests(h):
             )
         return "; ".join(out)
 
+    def test_vst3_latency_before_activation(a):
+        """pluginval prints `Reported latency` before it activates the plugin: a fresh VST3
+        instance's getLatencySamples() is the latency it has once activated at 48 kHz (not
+        0, nice-plug's default; vendor/nice-plug/PATCHES.md). Then, set up and activated
+        in turn at 48, 44.1, 96 and 48 kHz: right after setupProcessing (where JUCE reads
+        it) it is already that rate's, once active it is where a Mix 0 impulse comes out,
+        and after setActive(false) it stays the last-known one."""
+        host = Vst3Host(a.vst3)
+        before = host.latency()
+        host.set_normalized(host.param_id("Engine"), 1.0)
+        mix = host.param_id("Mix")
+        got = []
+        for rate in (48_000.0, 44_100.0, 96_000.0, 48_000.0):
+            assert host.setup(rate, 512) == K_RESULT_OK, rate
+            set_up = host.latency()  # JUCE reads it here, before setActive(true)
+            assert host.set_active(True) == K_RESULT_OK, rate
+            latency = host.latency()
+            assert latency > 0, f"{rate} Hz: no latency"
+            assert set_up == latency, f"{rate} Hz: {set_up} after setupProcessing, {latency} active"
+            assert host.set_processing(True) == K_RESULT_OK
+            at = 700
+            x = np.zeros((2, at + latency + 2048), dtype=np.float32)
+            x[:, at] = 1.0
+            dry, _ = vst3_blocks(host, x, 512, {mix: 0.0})
+            peak = int(np.argmax(np.abs(dry[0])))
+            assert peak == at + latency, f"{rate} Hz: peak {peak}, latency {latency}"
+            host.set_processing(False)
+            assert host.set_active(False) == K_RESULT_OK
+            assert host.latency() == latency, f"{rate} Hz: {host.latency()} once inactive"
+            got.append(latency)
+        host.close()
+        assert before == got[0], f"before activation {before}, at 48 kHz {got[0]}"
+        assert got[0] == got[3] and got[1] != got[0], got
+        return f"before activation {before}; activated at 48/44.1/96/48 kHz: {got}"
+
+    def test_clap_latency_before_activation(a):
+        """The CLAP's latency extension answers before activation with the latency it has at
+        48 kHz (nice-plug's default was 0), and once activated at 44.1 or 96 kHz with that
+        rate's latency (the one `render` measures the impulse at in test_clap_latency)."""
+        h.need_clap_host(a)
+        at48 = h.clap_host(a, "info", a.clap, "--sample-rate", "48000")
+        out = [f"48 kHz: inactive {at48['latency_inactive']}, active {at48['latency']}"]
+        assert at48["latency"] and at48["latency"] > 0, at48["latency"]
+        assert at48["latency_inactive"] == at48["latency"], out[0]
+        for sr in (44_100, 96_000):
+            info = h.clap_host(a, "info", a.clap, "--sample-rate", str(sr))
+            assert info["latency_inactive"] == at48["latency"], info["latency_inactive"]
+            assert info["latency"] and info["latency"] != at48["latency"], info["latency"]
+            out.append(f"{sr / 1000:g} kHz: inactive {info['latency_inactive']}, "
+                       f"active {info['latency']}")
+        return "; ".join(out)
+
     return [
         test_vst3_odd_sample_rates,
         test_vst3_bypass_persistence,
         test_vst3_silence_flags,
         test_clap_odd_sample_rates,
         test_clap_sleep,
+        test_vst3_latency_before_activation,
+        test_clap_latency_before_activation,
     ]

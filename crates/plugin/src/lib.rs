@@ -47,6 +47,29 @@ pub fn host_rate_supported(sample_rate: f64) -> bool {
             .is_some())
 }
 
+/// The sample rate whose latency the plugin reports before its first activation (what
+/// pluginval prints, what a host may read to plan a session): the engine's own rate.
+pub const DEFAULT_SAMPLE_RATE: f64 = MODEL_SAMPLE_RATE as f64;
+
+/// The latency in samples the plugin reports once activated at `sample_rate` Hz: the
+/// chain's (see [`XodVoxDsp::latency_samples`]), 0 where [`host_rate_supported`] says no
+/// (pass-through). Builds a classical chain and drops it: for the main thread, not for
+/// `process`.
+pub fn latency_at(sample_rate: f64) -> u32 {
+    if !host_rate_supported(sample_rate) {
+        return 0;
+    }
+    let settings = DspSettings {
+        sample_rate,
+        channels: MAX_CHANNELS,
+        max_block: 512,
+        offline: false,
+    };
+    let status = Arc::new(PluginStatus::default());
+    let dsp = XodVoxDsp::with_engine(settings, None, NeuralAvailability::NoModel, status);
+    dsp.latency_samples() as u32
+}
+
 /// Set by the standalone app when it is asked to quit (SIGINT); the editor then closes its
 /// window. Never set inside a plugin host.
 static QUIT_REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -417,12 +440,28 @@ impl ClapPlugin for XodVox {
         ClapFeature::Stereo,
         ClapFeature::Mono,
     ];
+
+    /// The latency at the host's rate, at [`DEFAULT_SAMPLE_RATE`] before a rate is known
+    /// (nice-plug's default would be 0 until the first activation).
+    fn latency_before_activation(&self, sample_rate: Option<f32>) -> Option<u32> {
+        Some(latency_at(
+            sample_rate.map_or(DEFAULT_SAMPLE_RATE, f64::from),
+        ))
+    }
 }
 
 impl Vst3Plugin for XodVox {
     const VST3_CLASS_ID: [u8; 16] = *b"XodVoxPhaseVocdr";
     const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
         &[Vst3SubCategory::Fx, Vst3SubCategory::PitchShift];
+
+    /// The latency at the host's rate, at [`DEFAULT_SAMPLE_RATE`] before a rate is known
+    /// (nice-plug's default would be 0 until the first activation).
+    fn latency_before_activation(&self, sample_rate: Option<f32>) -> Option<u32> {
+        Some(latency_at(
+            sample_rate.map_or(DEFAULT_SAMPLE_RATE, f64::from),
+        ))
+    }
 }
 
 nice_export_clap!(XodVox);

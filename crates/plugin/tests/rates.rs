@@ -9,7 +9,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use xodvox_plugin::dsp::{DspSettings, PluginStatus, Targets, XodVoxDsp};
 use xodvox_plugin::idle::IdleDetector;
-use xodvox_plugin::{host_rate_supported, MAX_HOST_SAMPLE_RATE};
+use xodvox_plugin::{
+    host_rate_supported, latency_at, XodVox, DEFAULT_SAMPLE_RATE, MAX_HOST_SAMPLE_RATE,
+};
 
 /// The validators' rates (clap-validator: 8 k … 768 k, 1234.5678, 12345.678, 45678.901,
 /// 123456.78; Steinberg: 22.05 k … 384 k, 1234.5678, 12345.678, 123456.78, 1234567.8) and
@@ -141,4 +143,35 @@ fn output_is_finite_and_silent_after_the_idle_tail_at_every_rate() {
             last - burst
         );
     }
+}
+
+/// pluginval prints the latency a fresh instance reports before activation: the plugin
+/// reports the one it will have at 48 kHz (nice-plug's default is 0), through both
+/// formats, and once a VST3 host has given its rate (`setupProcessing`), that rate's;
+/// [`latency_at`] is the chain's latency at each rate (0 where it passes through).
+#[test]
+fn latency_before_activation_is_the_default_rates() {
+    use nice_plug::prelude::{ClapPlugin, Vst3Plugin};
+    let at_default = dsp(DEFAULT_SAMPLE_RATE).latency_samples() as u32;
+    assert!(at_default > 0);
+    let plugin = XodVox::default();
+    assert_eq!(
+        Vst3Plugin::latency_before_activation(&plugin, None),
+        Some(at_default)
+    );
+    assert_eq!(
+        ClapPlugin::latency_before_activation(&plugin, None),
+        Some(at_default)
+    );
+    // VST3 `setupProcessing` asks with the host's rate: that rate's latency.
+    for rate in [44_100.0f32, 96_000.0, 768_000.0, 1_234.567_8] {
+        let want = dsp(f64::from(rate)).latency_samples() as u32;
+        assert_eq!(latency_at(f64::from(rate)), want, "{rate} Hz");
+        assert_eq!(
+            Vst3Plugin::latency_before_activation(&plugin, Some(rate)),
+            Some(want),
+            "{rate} Hz"
+        );
+    }
+    assert_eq!(latency_at(2.0 * MAX_HOST_SAMPLE_RATE), 0);
 }

@@ -43,6 +43,16 @@ pub trait ClapPlugin: Plugin {
     /// that the host can use to provide better hardware mapping for a plugin. See the linked
     /// extension for more information.
     fn remote_controls(&self, context: &mut impl RemoteControlsContext) {}
+
+    /// XodVox patch: the latency in samples to report while the plugin is not active, the
+    /// one it will have once activated at `sample_rate` (`None`: no rate known yet, e.g. its
+    /// default rate's). Asked when the wrapper is created (`None`; the answer replaces
+    /// upstream's 0) and, in VST3, by `setupProcessing` while inactive (the host's rate;
+    /// a changed latency is announced like `set_latency_samples()`). `None` keeps what is
+    /// reported: 0 at first, then the last activation's (upstream's behaviour, the default).
+    fn latency_before_activation(&self, sample_rate: Option<f32>) -> Option<u32> {
+        None
+    }
 }
 
 /// Configuration for the plugin's polyphonic modulation options, if it supports .

@@ -36,6 +36,17 @@ pub trait Vst3Plugin: Plugin {
     /// [`VST3_CLASS_ID`][Self::VST3_CLASS_ID`] in the correct order for the current platform so
     /// projects and presets can be shared between platforms. This should not be overridden.
     const PLATFORM_VST3_CLASS_ID: [u8; 16] = swap_vst3_uid_byte_order(Self::VST3_CLASS_ID);
+
+    /// XodVox patch: the latency in samples to report while the plugin is not active, the
+    /// one it will have once activated at `sample_rate` (`None`: no rate known yet, e.g. its
+    /// default rate's). Asked when the wrapper is created (`None`; the answer replaces
+    /// upstream's 0) and, in VST3, by `setupProcessing` while inactive (the host's rate;
+    /// a changed latency is announced like `set_latency_samples()`). `None` keeps what is
+    /// reported: 0 at first, then the last activation's (upstream's behaviour, the default).
+    #[allow(unused_variables)]
+    fn latency_before_activation(&self, sample_rate: Option<f32>) -> Option<u32> {
+        None
+    }
 }
 
 #[cfg(not(target_os = "windows"))]

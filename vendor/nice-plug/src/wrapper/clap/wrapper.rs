@@ -490,6 +490,8 @@ impl<P: ClapPlugin> Wrapper<P> {
     pub unsafe fn new(host_callback: *const clap_host) -> Arc<Self> {
         let mut plugin = P::default();
         let task_executor = Mutex::new(plugin.task_executor());
+        // XodVox patch: the latency a host reads before the first activation.
+        let initial_latency = plugin.latency_before_activation(None).unwrap_or(0);
 
         // This is used to allow the plugin to restore preset data from its editor, see the comment
         // on `Self::updated_state_sender`
@@ -616,7 +618,7 @@ impl<P: ClapPlugin> Wrapper<P> {
             input_events: AtomicRefCell::new(VecDeque::with_capacity(P::INPUT_EVENT_CAPACITY)),
             last_process_status: AtomicCell::new(ProcessStatus::Normal),
             latency_changed: AtomicBool::new(false),
-            current_latency: AtomicU32::new(0),
+            current_latency: AtomicU32::new(initial_latency),
             // This is initialized just before calling `Plugin::activate()` so that during the
             // process call buffers can be initialized without any allocations
             buffer_manager: AtomicRefCell::new(BufferManager::for_audio_io_layout(

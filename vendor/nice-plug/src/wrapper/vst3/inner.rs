@@ -238,6 +238,8 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     pub fn new() -> Arc<Self> {
         let mut plugin = P::default();
         let task_executor = Mutex::new(plugin.task_executor());
+        // XodVox patch: the latency a host reads before the first activation.
+        let initial_latency = plugin.latency_before_activation(None).unwrap_or(0);
 
         // This is used to allow the plugin to restore preset data from its editor, see the comment
         // on `Self::updated_state_sender`
@@ -361,7 +363,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             #[cfg(feature = "editor")]
             current_track_info: AtomicRefCell::new(TrackInfo::default()),
             last_process_status: AtomicCell::new(ProcessStatus::Normal),
-            current_latency: AtomicU32::new(0),
+            current_latency: AtomicU32::new(initial_latency),
             // This is initialized just before calling `Plugin::activate()` so that during the
             // process call buffers can be initialized without any allocations
             buffer_manager: AtomicRefCell::new(BufferManager::for_audio_io_layout(

@@ -1013,6 +1013,18 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         };
         self.inner.current_process_mode.store(mode);
 
+        // XodVox patch: until `setActive(true)`, report the latency the plugin will have at
+        // this rate (JUCE's host reads it between the two calls). `setupProcessing` is only
+        // called while inactive, so the plugin is not processing.
+        let latency = self
+            .inner
+            .plugin
+            .try_lock()
+            .and_then(|plugin| plugin.latency_before_activation(Some(setup.sampleRate as f32)));
+        if let Some(latency) = latency {
+            self.inner.set_latency_samples(latency);
+        }
+
         // Initializing the plugin happens in `IAudioProcessor::set_active()` because the host may
         // still change the channel layouts at this point
 
