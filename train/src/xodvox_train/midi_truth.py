@@ -18,7 +18,6 @@ Layout, splits (by source index), resuming and manifest as ``xodvox-train truth`
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
@@ -40,6 +39,7 @@ from xodvox_train.midi_compose import GM_SOUNDFONTS, KIT_SOUNDFONTS, Piece, comp
 from xodvox_train.truth import (
     SPLIT_BASE,
     Progress,
+    check_record,
     has_frames,
     remove_partials,
     split_counts,
@@ -330,22 +330,6 @@ def _rows(root: Path, options: MidiTruthOptions) -> Iterator[tuple[dict, bool]]:
         yield from pool.imap(_make_pair_job, jobs, chunksize=2)
 
 
-def check_record(root: Path, options: MidiTruthOptions) -> None:
-    """Writes ``midi-truth.json``, or checks that an existing one has the same parameters.
-
-    Raises:
-        ValueError: the folder was made with other parameters.
-    """
-    path = root / "midi-truth.json"
-    record = options.record()
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old != record:
-            raise ValueError(f"{root} was made with {old}, not {record}: use another folder")
-        return
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-
-
 def build(root: Path, options: MidiTruthOptions, progress: bool = True) -> tuple[Path, Progress]:
     """Makes (or completes) the dataset in ``root``; returns the manifest path and the counts.
 
@@ -362,7 +346,7 @@ def build(root: Path, options: MidiTruthOptions, progress: bool = True) -> tuple
     total = sum(split_counts(options.pairs, options.val_fraction, options.test_fraction).values())
     for folder in ("input", "target"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    check_record(root, options)
+    check_record(root, options.record(), "midi-truth.json")
     remove_partials(root)
     meter = Progress(total, progress, label="midi-truth")
     rows = []

@@ -244,14 +244,14 @@ def _make_pair_job(job: tuple[Path, PairPlan, TruthOptions]) -> tuple[dict[str, 
     return make_pair(*job)
 
 
-def check_record(root: Path, options: TruthOptions) -> None:
-    """Writes ``truth.json``, or checks that an existing one has the same parameters.
+def check_record(root: Path, record: dict[str, object], name: str = "truth.json") -> None:
+    """Writes ``root/name`` (the parameters that decide the audio), or checks that an existing
+    one holds the same ``record``.
 
     Raises:
         ValueError: the folder was made with other parameters.
     """
-    path = root / "truth.json"
-    record = options.record()
+    path = root / name
     if path.is_file():
         old = json.loads(path.read_text())
         if old != record:
@@ -339,7 +339,7 @@ def build(root: Path, options: TruthOptions, progress: bool = True) -> tuple[Pat
     plans = plan_pairs(options)
     for folder in ("input", "target"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    check_record(root, options)
+    check_record(root, options.record())
     remove_partials(root)
     meter = Progress(len(plans), progress)
     rows = []
