@@ -5,6 +5,7 @@ pub mod audio;
 pub mod bench;
 pub mod engines;
 pub mod error;
+pub mod markdown;
 pub mod metrics;
 pub mod midi;
 pub mod paired;
