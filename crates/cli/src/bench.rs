@@ -16,6 +16,7 @@ use xodvox_infer::{available_backends, load_backend, ModelBundle};
 
 use crate::args::BenchArgs;
 use crate::bench_neural::{time_batched_in_process, time_neural_in_process};
+use crate::bench_realtime::time_processor;
 use crate::errors::{CliError, ExitKind, Tag};
 use crate::signal::{test_signal, BENCH_SAMPLE_RATE, SIGNAL_SEED};
 
@@ -76,6 +77,13 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     for task in TASKS {
         eprintln!("bench: XodVox classical, {}", task.name);
         rows.push(time_xodvox_in_process(&signal, task, args.runs).tag(ExitKind::Other)?);
+        if let Some(row) = time_processor(&signal, task, args.runs, None).tag(ExitKind::Other)? {
+            eprintln!(
+                "bench: XodVox classical (real-time Processor), {}",
+                task.name
+            );
+            rows.push(row);
+        }
     }
     let mut hops = Vec::new();
     let bundle = ModelBundle::embedded_default()
@@ -99,6 +107,16 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                 time_batched_in_process(&signal, task, args.runs, &bundle, kind, &name)
                     .tag(ExitKind::Other)?,
             );
+            let model = Some((&bundle, kind, name.as_str()));
+            if let Some(row) =
+                time_processor(&signal, task, args.runs, model).tag(ExitKind::Other)?
+            {
+                eprintln!(
+                    "bench: XodVox neural ({name}, real-time Processor), {}",
+                    task.name
+                );
+                rows.push(row);
+            }
         }
     }
     let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;

@@ -6,6 +6,7 @@ mod args;
 mod audio_io;
 mod bench;
 mod bench_neural;
+mod bench_realtime;
 mod dataset_cmd;
 mod decode;
 mod errors;

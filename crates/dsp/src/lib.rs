@@ -3,6 +3,7 @@
 
 pub mod alloc_counter;
 pub mod classic;
+pub mod delay;
 pub mod error;
 pub mod metrics;
 pub mod offline;
@@ -17,9 +18,10 @@ pub mod vocoder;
 pub mod window;
 
 pub use classic::ClassicPhaseEngine;
+pub use delay::{DelayLine, Ramp};
 pub use error::DspError;
 pub use offline::{classic_engine, render_offline, OfflineStream, RenderResult, RenderSettings};
-pub use phase::{Controls, IdentityPhaseEngine, PhaseEngine, PhaseFrame};
+pub use phase::{Controls, IdentityPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 pub use resample::RateBridge;
 pub use shift::{ShiftInput, SpectralShifter};
 pub use stft::StftConfig;

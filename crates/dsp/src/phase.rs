@@ -46,6 +46,59 @@ pub struct PhaseFrame<'a> {
     pub controls: Controls,
 }
 
+/// An owned copy of a [`PhaseFrame`]: the frame an engine that lags by one frame (or more)
+/// keeps until it synthesises it. Allocated once in [`OwnedFrame::new`];
+/// [`OwnedFrame::store`] and [`OwnedFrame::frame`] never allocate.
+#[derive(Debug, Clone)]
+pub struct OwnedFrame {
+    magnitude: Vec<f32>,
+    analysis_phase: Vec<f32>,
+    inst_freq: Vec<f32>,
+    analysis_hop: usize,
+    synthesis_hop: usize,
+    transient: bool,
+    controls: Controls,
+}
+
+impl OwnedFrame {
+    /// A zero frame of `bins` bins.
+    pub fn new(bins: usize) -> Self {
+        Self {
+            magnitude: vec![0.0; bins],
+            analysis_phase: vec![0.0; bins],
+            inst_freq: vec![0.0; bins],
+            analysis_hop: 0,
+            synthesis_hop: 0,
+            transient: false,
+            controls: Controls::default(),
+        }
+    }
+
+    /// Copies `frame` in (same number of bins).
+    pub fn store(&mut self, frame: &PhaseFrame<'_>) {
+        self.magnitude.copy_from_slice(frame.magnitude);
+        self.analysis_phase.copy_from_slice(frame.analysis_phase);
+        self.inst_freq.copy_from_slice(frame.inst_freq);
+        self.analysis_hop = frame.analysis_hop;
+        self.synthesis_hop = frame.synthesis_hop;
+        self.transient = frame.transient;
+        self.controls = frame.controls;
+    }
+
+    /// The stored frame.
+    pub fn frame(&self) -> PhaseFrame<'_> {
+        PhaseFrame {
+            magnitude: &self.magnitude,
+            analysis_phase: &self.analysis_phase,
+            inst_freq: &self.inst_freq,
+            analysis_hop: self.analysis_hop,
+            synthesis_hop: self.synthesis_hop,
+            transient: self.transient,
+            controls: self.controls,
+        }
+    }
+}
+
 /// Produces synthesis phases frame by frame. Implementations allocate in `new` and must
 /// not allocate, lock or do I/O in [`PhaseEngine::synthesis_phase`] when used in real time.
 pub trait PhaseEngine: Send {

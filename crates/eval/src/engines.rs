@@ -13,7 +13,8 @@ use xodvox_dsp::{
     Stretcher, StretcherConfig,
 };
 use xodvox_infer::{
-    load_backend, offline_engine, BackendKind, BatchOptions, ModelBundle, NeuralPhaseEngine,
+    load_backend, offline_engine, BackendKind, BatchOptions, ModelBundle, Preset, Processor,
+    ProcessorControls, WaitMode,
 };
 
 use crate::audio::{fit_length, read_wav_mono, write_wav_mono};
@@ -481,15 +482,35 @@ impl Engine {
             })?;
             Ok(Box::new(StretcherHop(st)))
         };
+        // The constant-latency engines run as the plugin does: the real-time `Processor`.
+        let processor =
+            |model: Option<&ModelBundle>, backend: BackendKind| -> Result<Box<dyn HopProcessor>> {
+                let preset = Preset {
+                    model,
+                    backend,
+                    // Deterministic: every frame neural (as a host's offline bounce).
+                    wait: WaitMode::Offline,
+                };
+                let mut p = Processor::new(&preset, f64::from(sample_rate), 1)?;
+                p.set_controls(ProcessorControls {
+                    pitch_semitones: task.pitch_semitones,
+                    style: 0,
+                    neural: model.is_some(),
+                });
+                p.reset();
+                if model.is_some() && !p.neural_available() {
+                    return Err(EvalError::Usage(format!(
+                        "real-time processor: {}",
+                        p.availability().message()
+                    )));
+                }
+                Ok(Box::new(ProcessorHop(p)))
+            };
         match &self.inner {
+            Inner::Classic(PitchMode::Spectral) => Ok(Some(processor(None, BackendKind::Tract)?)),
+            // The resampling path is an offline option; streamed here on its own stretcher.
             Inner::Classic(mode) => Ok(Some(stretcher(classic_engine(2048), *mode)?)),
-            Inner::Neural { bundle, backend } => {
-                let loaded = load_backend(*backend, bundle)?;
-                Ok(Some(stretcher(
-                    Box::new(NeuralPhaseEngine::new(bundle.meta.clone(), loaded)),
-                    PitchMode::Spectral,
-                )?))
-            }
+            Inner::Neural { bundle, backend } => Ok(Some(processor(Some(bundle), *backend)?)),
             Inner::Tool { .. } => Ok(None),
             #[cfg(feature = "signalsmith")]
             Inner::Signalsmith => {
@@ -513,6 +534,17 @@ pub trait HopProcessor {
 }
 
 struct StretcherHop(Stretcher);
+
+struct ProcessorHop(Processor);
+
+impl HopProcessor for ProcessorHop {
+    fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        self.0.process(&[input], &mut [output]);
+    }
+    fn latency_samples(&self) -> usize {
+        self.0.latency_samples()
+    }
+}
 
 impl HopProcessor for StretcherHop {
     fn process(&mut self, input: &[f32], output: &mut [f32]) {

@@ -45,6 +45,9 @@ pub enum EvalError {
     /// The neural engine could not be loaded.
     #[error(transparent)]
     Infer(#[from] xodvox_infer::InferError),
+    /// The real-time processor refused its settings.
+    #[error("real-time processor: {0}")]
+    Processor(#[from] xodvox_infer::ProcessorError),
     /// A chart or spectrogram could not be drawn.
     #[error("plot {name}: {message}")]
     Plot {

@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 
 use crate::advance::AdvanceGuide;
 use crate::backend::{load_backend, BackendKind, PhaseBackend};
@@ -78,15 +78,9 @@ pub fn offline_engine(
     Ok(Box::new(BatchedNeuralEngine::load(kind, bundle, options)?))
 }
 
-/// An owned copy of a [`PhaseFrame`] waiting for its network output.
+/// A frame waiting for its network output.
 struct Pending {
-    magnitude: Vec<f32>,
-    analysis_phase: Vec<f32>,
-    inst_freq: Vec<f32>,
-    analysis_hop: usize,
-    synthesis_hop: usize,
-    transient: bool,
-    controls: Controls,
+    frame: OwnedFrame,
     /// The first frame after construction or reset of an `increment` model.
     anchor: bool,
     /// The network output (`2 × bins`), valid when `result` is `Some(true)`.
@@ -98,13 +92,7 @@ struct Pending {
 impl Pending {
     fn new(bins: usize) -> Self {
         Self {
-            magnitude: vec![0.0; bins],
-            analysis_phase: vec![0.0; bins],
-            inst_freq: vec![0.0; bins],
-            analysis_hop: 0,
-            synthesis_hop: 0,
-            transient: false,
-            controls: Controls::default(),
+            frame: OwnedFrame::new(bins),
             anchor: false,
             raw: vec![0.0; 2 * bins],
             result: None,
@@ -112,27 +100,13 @@ impl Pending {
     }
 
     fn store(&mut self, frame: &PhaseFrame<'_>, anchor: bool) {
-        self.magnitude.copy_from_slice(frame.magnitude);
-        self.analysis_phase.copy_from_slice(frame.analysis_phase);
-        self.inst_freq.copy_from_slice(frame.inst_freq);
-        self.analysis_hop = frame.analysis_hop;
-        self.synthesis_hop = frame.synthesis_hop;
-        self.transient = frame.transient;
-        self.controls = frame.controls;
+        self.frame.store(frame);
         self.anchor = anchor;
         self.result = None;
     }
 
     fn view(&self) -> PhaseFrame<'_> {
-        PhaseFrame {
-            magnitude: &self.magnitude,
-            analysis_phase: &self.analysis_phase,
-            inst_freq: &self.inst_freq,
-            analysis_hop: self.analysis_hop,
-            synthesis_hop: self.synthesis_hop,
-            transient: self.transient,
-            controls: self.controls,
-        }
+        self.frame.frame()
     }
 }
 
@@ -365,7 +339,7 @@ impl BatchedNeuralEngine {
         self.filled = self.filled.saturating_sub(1);
         let ok = f.result == Some(true);
         if f.anchor {
-            self.phase.copy_from_slice(&f.analysis_phase);
+            self.phase.copy_from_slice(f.view().analysis_phase);
         } else if ok {
             apply_network_output(self.meta.phase_output, &f.raw, &mut self.phase);
         } else {

@@ -55,3 +55,35 @@ impl InferError {
         }
     }
 }
+
+/// Why a [`Processor`](crate::Processor) could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    /// The sample rate cannot be converted to the engine's 48 kHz.
+    #[error("sample rate {0} Hz is not supported (about 190 Hz to 6.144 MHz)")]
+    SampleRate(f64),
+    /// Channels outside 1..=8.
+    #[error("{0} channels: the processor takes 1 to 8")]
+    Channels(usize),
+    /// The chain refused its configuration.
+    #[error(transparent)]
+    Dsp(#[from] xodvox_dsp::DspError),
+}
+
+/// Why a model cannot run in the real-time [`Processor`](crate::Processor).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    /// The model was trained at another rate than the engine's.
+    #[error("it is a {0} Hz model; the engine runs at 48000 Hz")]
+    Rate(u32),
+    /// Another STFT framing.
+    #[error("its STFT is {n_fft}/{hop} ({bins} bins), the engine's 2048/512 (1025 bins)")]
+    Stft {
+        /// FFT size of the model.
+        n_fft: usize,
+        /// Hop of the model.
+        hop: usize,
+        /// Bins of the model.
+        bins: usize,
+    },
+}

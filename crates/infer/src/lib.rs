@@ -11,8 +11,10 @@ pub mod error;
 pub mod meta;
 #[cfg(feature = "ort")]
 pub mod ort_backend;
+pub mod processor;
 pub mod realtime;
 pub mod step;
+mod switch;
 #[cfg(feature = "tract")]
 pub mod tract_backend;
 pub mod window;
@@ -22,7 +24,12 @@ pub use backend::{available_backends, load_backend, BackendKind, PhaseBackend};
 pub use batch::{offline_engine, BatchOptions, BatchedNeuralEngine};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
-pub use error::InferError;
+pub use error::{FramingError, InferError, ProcessorError};
 pub use meta::{ModelMeta, PhaseOutput, PitchPath, StateSpec, StepSpec, ADVANCE_INPUT, LOCK_INPUT};
+pub use processor::{
+    build_realtime_engine, check_framing, NeuralAvailability, Preset, Processor, ProcessorControls,
+    ENGINE_SAMPLE_RATE,
+};
 pub use realtime::{EngineStatus, RealtimePhaseEngine, WaitMode};
 pub use step::StepState;
+pub use switch::EngineHandoff;

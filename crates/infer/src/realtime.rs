@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 use xodvox_dsp::phase::wrap_phase;
-use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 
 use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
@@ -81,17 +81,6 @@ pub struct EngineStatus {
     pub inferences: AtomicU64,
 }
 
-/// A frame kept for the classical fallback.
-struct HeldFrame {
-    magnitude: Vec<f32>,
-    analysis_phase: Vec<f32>,
-    inst_freq: Vec<f32>,
-    analysis_hop: usize,
-    synthesis_hop: usize,
-    transient: bool,
-    controls: Controls,
-}
-
 /// Neural phase engine for the audio thread. See the module docs.
 pub struct RealtimePhaseEngine {
     meta: Arc<ModelMeta>,
@@ -102,7 +91,8 @@ pub struct RealtimePhaseEngine {
     worker: Option<JoinHandle<()>>,
     status: Arc<EngineStatus>,
     control: Vec<f32>,
-    held: HeldFrame,
+    /// The frame the next call synthesises (kept for the classical fallback).
+    held: OwnedFrame,
     has_held: bool,
     /// The held frame is the first since construction or reset (the anchor).
     held_first: bool,
@@ -202,15 +192,7 @@ impl RealtimePhaseEngine {
                 .name("xodvox-inference".into())
                 .spawn(move || worker_loop(&meta, backend, stream, io, &stop, &status))?
         };
-        let held = HeldFrame {
-            magnitude: vec![0.0; bins],
-            analysis_phase: vec![0.0; bins],
-            inst_freq: vec![0.0; bins],
-            analysis_hop: 0,
-            synthesis_hop: meta.hop,
-            transient: false,
-            controls: Controls::default(),
-        };
+        let held = OwnedFrame::new(bins);
         Ok(Self {
             control: vec![0.0; meta.n_controls],
             held,
@@ -286,21 +268,13 @@ impl PhaseEngine for RealtimePhaseEngine {
         // 1. Finish the held frame (the one the vocoder will synthesise now).
         if self.has_held {
             let id = self.next_id - 1;
-            let held = PhaseFrame {
-                magnitude: &self.held.magnitude,
-                analysis_phase: &self.held.analysis_phase,
-                inst_freq: &self.held.inst_freq,
-                analysis_hop: self.held.analysis_hop,
-                synthesis_hop: self.held.synthesis_hop,
-                transient: self.held.transient,
-                controls: self.held.controls,
-            };
+            let held = self.held.frame();
             self.classic.synthesis_phase(&held, &mut self.classic_phase);
             let bins = self.meta.num_bins;
             let mut network = false;
             if self.held_first && anchors_on_reset(self.meta.phase_output) {
                 // The anchor: no network output is needed (its reply is dropped later).
-                self.phase.copy_from_slice(&self.held.analysis_phase);
+                self.phase.copy_from_slice(self.held.frame().analysis_phase);
             } else if self.collect(id) {
                 network = true;
                 apply_network_output(
@@ -326,15 +300,7 @@ impl PhaseEngine for RealtimePhaseEngine {
         }
 
         // 2. Hold the new frame and send it to the worker.
-        self.held.magnitude.copy_from_slice(frame.magnitude);
-        self.held
-            .analysis_phase
-            .copy_from_slice(frame.analysis_phase);
-        self.held.inst_freq.copy_from_slice(frame.inst_freq);
-        self.held.analysis_hop = frame.analysis_hop;
-        self.held.synthesis_hop = frame.synthesis_hop;
-        self.held.transient = frame.transient;
-        self.held.controls = frame.controls;
+        self.held.store(frame);
         self.has_held = true;
         self.held_first = self.first_frame;
         self.first_frame = false;

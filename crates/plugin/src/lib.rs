@@ -8,7 +8,6 @@
 
 pub mod dsp;
 pub mod editor;
-pub mod engine;
 pub mod idle;
 pub mod model;
 pub mod spectrum;
@@ -30,21 +29,13 @@ use crate::model::ModelSetting;
 /// Highest host sample rate the plugin converts to and from its 48 kHz engine (128 × 48
 /// kHz); above it, and wherever [`host_rate_supported`] says no, audio passes through
 /// unprocessed with no latency and the status says so.
-pub const MAX_HOST_SAMPLE_RATE: f64 = 6_144_000.0;
+pub const MAX_HOST_SAMPLE_RATE: f64 = xodvox_infer::processor::MAX_SAMPLE_RATE;
 
-/// Whether the chain can run at `sample_rate` Hz: finite, positive, at most
-/// [`MAX_HOST_SAMPLE_RATE`], and the rate bridge finds chunk sizes for it (from about
-/// 190 Hz up; fractional rates included).
+/// Whether the chain can run at `sample_rate` Hz ([`xodvox_infer::Processor::supports_rate`]:
+/// finite, positive, at most [`MAX_HOST_SAMPLE_RATE`], and the rate bridge finds chunk sizes
+/// for it, from about 190 Hz up; fractional rates included).
 pub fn host_rate_supported(sample_rate: f64) -> bool {
-    sample_rate.is_finite()
-        && sample_rate > 0.0
-        && sample_rate <= MAX_HOST_SAMPLE_RATE
-        && (sample_rate.round() == f64::from(MODEL_SAMPLE_RATE)
-            || xodvox_dsp::resample::bridge_chunks(
-                sample_rate.round(),
-                f64::from(MODEL_SAMPLE_RATE),
-            )
-            .is_some())
+    xodvox_infer::Processor::supports_rate(sample_rate)
 }
 
 /// The sample rate whose latency the plugin reports before its first activation (what

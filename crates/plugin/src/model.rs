@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use nice_plug::params::persist::PersistentField;
 use serde::{Deserialize, Serialize};
-use xodvox_infer::{ModelBundle, RealtimePhaseEngine};
+use xodvox_infer::{EngineHandoff, ModelBundle, RealtimePhaseEngine};
 
 use crate::dsp::{build_neural, DspSettings, NeuralAvailability, PluginStatus};
-use crate::engine::EngineHandoff;
 
 /// Environment variable naming a model folder (`model.json` + `model.onnx`), used when the
 /// saved setting is empty (hosts without the editor).
@@ -244,27 +243,11 @@ impl ModelShared {
     }
 }
 
-/// Loads a model folder and checks that its rate and framing are the plugin's (48 kHz,
-/// 2048/512, 1025 bins).
+/// Loads a model folder and checks that its rate and framing are the chain's (48 kHz,
+/// 2048/512, 1025 bins; [`xodvox_infer::check_framing`]).
 fn load_dir(dir: &Path) -> Result<ModelBundle, String> {
     let bundle = ModelBundle::from_dir(dir).map_err(|e| e.to_string())?;
-    if bundle.meta.sample_rate != crate::dsp::MODEL_SAMPLE_RATE {
-        return Err(format!(
-            "it is a {} Hz model; the plugin's engine runs at {} Hz",
-            bundle.meta.sample_rate,
-            crate::dsp::MODEL_SAMPLE_RATE
-        ));
-    }
-    let stft = xodvox_dsp::StftConfig::default();
-    if bundle.meta.n_fft != stft.n_fft
-        || bundle.meta.hop != stft.hop
-        || bundle.meta.num_bins != stft.num_bins()
-    {
-        return Err(format!(
-            "its STFT is {}/{} ({} bins), the plugin's {}/{}",
-            bundle.meta.n_fft, bundle.meta.hop, bundle.meta.num_bins, stft.n_fft, stft.hop
-        ));
-    }
+    xodvox_infer::check_framing(&bundle.meta).map_err(|e| e.to_string())?;
     Ok(bundle)
 }
 

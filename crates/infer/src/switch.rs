@@ -1,6 +1,6 @@
-//! [`SwitchEngine`]: one phase engine the plugin can move between neural and classical at
-//! any frame, without rebuilding the chain (which would allocate) and without changing the
-//! latency.
+//! [`SwitchEngine`]: the [`Processor`](crate::Processor)'s phase engine, which moves between
+//! neural and classical at any frame, without rebuilding the chain (which would allocate) and
+//! without changing the latency.
 //!
 //! The neural engine ([`RealtimePhaseEngine`]) lags one frame behind (its result for frame
 //! `m` is collected while frame `m + 1` is analysed). So that the latency the host was told
@@ -16,55 +16,9 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
 
-use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
-use xodvox_infer::RealtimePhaseEngine;
+use xodvox_dsp::{ClassicPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 
-/// A copy of one analysed frame (the frame the next call synthesises).
-struct HeldFrame {
-    magnitude: Vec<f32>,
-    analysis_phase: Vec<f32>,
-    inst_freq: Vec<f32>,
-    analysis_hop: usize,
-    synthesis_hop: usize,
-    transient: bool,
-    controls: Controls,
-}
-
-impl HeldFrame {
-    fn new(bins: usize) -> Self {
-        Self {
-            magnitude: vec![0.0; bins],
-            analysis_phase: vec![0.0; bins],
-            inst_freq: vec![0.0; bins],
-            analysis_hop: 0,
-            synthesis_hop: 0,
-            transient: false,
-            controls: Controls::default(),
-        }
-    }
-
-    fn store(&mut self, frame: &PhaseFrame<'_>) {
-        self.magnitude.copy_from_slice(frame.magnitude);
-        self.analysis_phase.copy_from_slice(frame.analysis_phase);
-        self.inst_freq.copy_from_slice(frame.inst_freq);
-        self.analysis_hop = frame.analysis_hop;
-        self.synthesis_hop = frame.synthesis_hop;
-        self.transient = frame.transient;
-        self.controls = frame.controls;
-    }
-
-    fn frame(&self) -> PhaseFrame<'_> {
-        PhaseFrame {
-            magnitude: &self.magnitude,
-            analysis_phase: &self.analysis_phase,
-            inst_freq: &self.inst_freq,
-            analysis_hop: self.analysis_hop,
-            synthesis_hop: self.synthesis_hop,
-            transient: self.transient,
-            controls: self.controls,
-        }
-    }
-}
+use crate::realtime::RealtimePhaseEngine;
 
 /// Lock-free handover of neural engines between a loader thread and the audio thread: one
 /// slot for the next engine, one for the engine it replaced (the audio thread takes a new
@@ -140,12 +94,12 @@ pub(crate) struct SwitchEngine {
     classic: ClassicPhaseEngine,
     neural: Option<Box<RealtimePhaseEngine>>,
     handoff: Arc<EngineHandoff>,
-    /// Written by the plugin: use the neural engine (ignored when there is none).
+    /// Written by the processor: use the neural engine (ignored when there is none).
     want_neural: Arc<AtomicBool>,
     /// Read by the UI: the neural engine produced the last frame.
     neural_active: Arc<AtomicBool>,
     using_neural: bool,
-    held: HeldFrame,
+    held: OwnedFrame,
     has_held: bool,
     last_phase: Vec<f32>,
     scratch: Vec<f32>,
@@ -166,7 +120,7 @@ impl SwitchEngine {
             want_neural,
             neural_active,
             using_neural: false,
-            held: HeldFrame::new(bins),
+            held: OwnedFrame::new(bins),
             has_held: false,
             last_phase: vec![0.0; bins],
             scratch: vec![0.0; bins],
