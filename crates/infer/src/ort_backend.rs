@@ -148,7 +148,10 @@ fn newest_library(dir: &Path) -> Option<PathBuf> {
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let version = name.strip_prefix("libonnxruntime.so.")?;
-            let key: Vec<u64> = version.split('.').map(|v| v.parse().ok()).collect::<Option<_>>()?;
+            let key: Vec<u64> = version
+                .split('.')
+                .map(|v| v.parse().ok())
+                .collect::<Option<_>>()?;
             let path = e.path();
             path.is_file().then_some((key, path))
         })
@@ -278,7 +281,11 @@ fn pyenv_prefix(dir: &Path) -> Option<Option<PathBuf>> {
 /// `LD_LIBRARY_PATH`'s directories, then the usual system library directories.
 fn system_lib_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
-        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let arch = format!("{}-linux-gnu", std::env::consts::ARCH);
     for d in ["/usr/local/lib", "/usr/lib", "/lib", "/usr/lib64", "/lib64"] {
@@ -702,7 +709,13 @@ mod tests {
     #[test]
     fn python_dirs_put_the_interpreters_version_first() {
         let d = tempfile::tempdir().unwrap();
-        for v in ["python3.9", "python3.12", "python3.11", "python2.7", "other"] {
+        for v in [
+            "python3.9",
+            "python3.12",
+            "python3.11",
+            "python2.7",
+            "other",
+        ] {
             std::fs::create_dir(d.path().join(v)).unwrap();
         }
         let names = |want| -> Vec<String> {
@@ -760,7 +773,10 @@ mod tests {
                     e.to_string().contains(&found.path.display().to_string()),
                     "{e}"
                 );
-                assert!(std::env::var_os("XODVOX_REQUIRE_ALL_BACKENDS").is_none(), "{e}");
+                assert!(
+                    std::env::var_os("XODVOX_REQUIRE_ALL_BACKENDS").is_none(),
+                    "{e}"
+                );
             }
             (None, Err(e)) => assert!(e.to_string().contains("ORT_DYLIB_PATH"), "{e}"),
             (None, Ok(lib)) => panic!("loaded {lib:?} without locating it"),
