@@ -1,6 +1,7 @@
 //! `--engine neural`: load a model bundle into the batched offline neural phase engine (the
 //! network runs over blocks of frames on worker threads; the audio is converted to the model's
-//! sample rate and back by `render`).
+//! sample rate and back by `render`), on ONNX Runtime where its library is found and loads,
+//! otherwise on tract ([`choose_backend`]).
 
 use std::path::Path;
 
@@ -47,24 +48,20 @@ impl NeuralSetup {
 }
 
 /// Loads `DIR/model.onnx` + `DIR/model.json` (or, without `--model`, the shipped default model
-/// embedded in the binary) with the backend named by `XODVOX_BACKEND` (`tract`, the default,
-/// or `ort`), into the offline engine for `pitch_semitones` ([`offline_engine`]: the batched
-/// one with `threads` inference threads, default [`offline_options`]'s).
+/// embedded in the binary) into the offline engine for `pitch_semitones` ([`offline_engine`]:
+/// the batched one with `threads` inference threads, default [`offline_options`]'s), on the
+/// backend [`choose_backend`] picks.
 ///
 /// # Errors
-/// Usage error for an unknown backend; input error for a missing or broken bundle, naming
-/// the file and the problem.
+/// Usage error for an unknown `XODVOX_BACKEND`; input error for a missing or broken bundle,
+/// naming the file and the problem. An ONNX Runtime that cannot be used is not an error: the
+/// render falls back to tract with one `warning:` line.
 pub fn load(
     model: Option<&Path>,
     threads: Option<usize>,
     pitch_semitones: f64,
 ) -> Result<NeuralSetup, CliError> {
-    let kind: BackendKind = match std::env::var("XODVOX_BACKEND") {
-        Ok(v) => v
-            .parse()
-            .map_err(|e: String| CliError::new(ExitKind::Usage, format!("XODVOX_BACKEND: {e}")))?,
-        Err(_) => BackendKind::Tract,
-    };
+    let requested = requested_backend()?;
     let bundle = match model {
         Some(dir) => ModelBundle::from_dir(dir)
             .map_err(|e| CliError::new(ExitKind::Input, format!("model bundle: {e}")))?,
@@ -75,12 +72,31 @@ pub fn load(
     if let Some(n) = threads {
         options.workers = n.max(1);
     }
-    let engine = offline_engine(kind, &bundle, options, pitch_semitones).map_err(|e| {
-        CliError::new(
-            ExitKind::Input,
-            format!("model bundle {}: {e}", bundle.source),
-        )
-    })?;
+    let tract = || {
+        offline_engine(BackendKind::Tract, &bundle, options, pitch_semitones).map_err(|e| {
+            CliError::new(
+                ExitKind::Input,
+                format!("model bundle {}: {e}", bundle.source),
+            )
+        })
+    };
+    let engine = match choose_backend(requested) {
+        BackendKind::Tract => tract()?,
+        BackendKind::Ort => {
+            match offline_engine(BackendKind::Ort, &bundle, options, pitch_semitones) {
+                Ok(engine) => engine,
+                Err(ort_error) => {
+                    // A bundle tract cannot load either is broken: report tract's error.
+                    let engine = tract()?;
+                    eprintln!(
+                        "warning: ONNX Runtime backend unavailable, using tract: {}",
+                        one_line(&ort_error.to_string())
+                    );
+                    engine
+                }
+            }
+        }
+    };
     if bundle.meta.test_fixture {
         eprintln!(
             "warning: {}: this model is a test fixture, not a trained model; expect poor audio",
@@ -96,6 +112,42 @@ pub fn load(
         pitch_mode: meta.pitch_path.mode(),
         styles: meta.style_names(),
     })
+}
+
+/// `XODVOX_BACKEND` (`tract`, `ort`), when set and not empty.
+///
+/// # Errors
+/// Usage error for another value.
+fn requested_backend() -> Result<Option<BackendKind>, CliError> {
+    match std::env::var("XODVOX_BACKEND") {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map(Some)
+            .map_err(|e: String| CliError::new(ExitKind::Usage, format!("XODVOX_BACKEND: {e}"))),
+        _ => Ok(None),
+    }
+}
+
+/// The backend of a neural render: the one `requested` (`XODVOX_BACKEND`) if any; otherwise
+/// ONNX Runtime when this build has it and its library can be found
+/// (`xodvox_infer::ort_backend::locate_library`: `ORT_DYLIB_PATH`, the onnxruntime Python
+/// wheel of `python3`, a system `libonnxruntime.so`), since it renders faster than tract,
+/// else tract. Whether the library actually loads is found out when the engine is built
+/// (then [`load`] falls back to tract).
+pub fn choose_backend(requested: Option<BackendKind>) -> BackendKind {
+    if let Some(kind) = requested {
+        return kind;
+    }
+    #[cfg(feature = "ort")]
+    if xodvox_infer::ort_backend::locate_library().is_some() {
+        return BackendKind::Ort;
+    }
+    BackendKind::Tract
+}
+
+/// `message` on one line (ONNX Runtime's errors may span several).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// How the offline render runs the network: 64 new frames per call, on one worker thread per

@@ -1,12 +1,18 @@
 //! ONNX Runtime backend (cargo feature `ort`), with the library loaded at run time
-//! (`load-dynamic`: nothing is downloaded at build time). The library is found through
-//! `ORT_DYLIB_PATH`, or as `libonnxruntime.so` beside the executable. Execution providers:
-//! CPU (default), CUDA, and TensorRT with FP16, an engine cache directory and
-//! min/opt/max shape profiles over the time axis (`XODVOX_ORT_PROVIDER=cpu|cuda|tensorrt`,
-//! `XODVOX_TRT_CACHE=DIR`). The step graph, when the bundle has one, gets its own session with
-//! the same provider (TensorRT with a one-frame profile).
+//! (`load-dynamic`: nothing is downloaded at build time). The library is found by
+//! [`locate_library`] (`ORT_DYLIB_PATH`; `libonnxruntime.so` beside the executable; the
+//! onnxruntime Python wheel's in the site-packages of `python3`; a system
+//! `libonnxruntime.so`) and loaded once by [`init_library`], which turns every failure
+//! (missing file, not a library, too old a version, a panic inside `ort`) into an error.
+//! Execution providers: CPU (default), CUDA, and TensorRT with FP16, an engine cache
+//! directory and min/opt/max shape profiles over the time axis
+//! (`XODVOX_ORT_PROVIDER=cpu|cuda|tensorrt`, `XODVOX_TRT_CACHE=DIR`). The step graph, when the
+//! bundle has one, gets its own session with the same provider (TensorRT with a one-frame
+//! profile).
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ort::environment::Environment;
@@ -32,6 +38,9 @@ pub enum Provider {
 
 impl Provider {
     /// From `XODVOX_ORT_PROVIDER` (default CPU).
+    ///
+    /// # Errors
+    /// [`InferError::Unavailable`] for an unknown provider name.
     pub fn from_env() -> Result<Self, InferError> {
         match std::env::var("XODVOX_ORT_PROVIDER").as_deref() {
             Err(_) | Ok("cpu") | Ok("") => Ok(Self::Cpu),
@@ -45,34 +54,307 @@ impl Provider {
     }
 }
 
-fn library_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        return PathBuf::from(p);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("libonnxruntime.so")))
-        .unwrap_or_else(|| PathBuf::from("libonnxruntime.so"))
+/// How [`locate_library`] found the ONNX Runtime library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LibrarySource {
+    /// The `ORT_DYLIB_PATH` environment variable (used as given, even if the file is missing).
+    EnvVar,
+    /// `libonnxruntime.so` in the executable's directory.
+    BesideExecutable,
+    /// `onnxruntime/capi/libonnxruntime.so*` of the onnxruntime Python wheel.
+    PythonWheel,
+    /// `libonnxruntime.so*` in a directory of the dynamic loader's search path.
+    System,
 }
 
-fn environment() -> Result<&'static Environment, InferError> {
-    static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let path = library_path();
-        if !path.exists() {
-            return Err(format!(
-                "ONNX Runtime library not found at {} (set ORT_DYLIB_PATH, e.g. to the libonnxruntime.so.* of the onnxruntime Python wheel)",
-                path.display()
-            ));
+impl std::fmt::Display for LibrarySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::EnvVar => "ORT_DYLIB_PATH",
+            Self::BesideExecutable => "beside the executable",
+            Self::PythonWheel => "onnxruntime Python wheel",
+            Self::System => "system library",
+        })
+    }
+}
+
+/// An ONNX Runtime library file and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrtLibrary {
+    /// The file to load.
+    pub path: PathBuf,
+    /// Where it came from.
+    pub source: LibrarySource,
+}
+
+/// Finds the ONNX Runtime library without loading it or starting any process, in this order:
+///
+/// 1. `ORT_DYLIB_PATH`, when set and not empty (returned even if the file does not exist, so
+///    that loading reports the bad path);
+/// 2. `libonnxruntime.so` in the executable's directory;
+/// 3. the onnxruntime Python wheel's `onnxruntime/capi/libonnxruntime.so*` in the
+///    site-packages of `python3`: the active virtual or conda environment (`VIRTUAL_ENV`,
+///    `CONDA_PREFIX`), then each `python3` on `PATH` (its own prefix and, through symlinks,
+///    its interpreter's; for a pyenv shim the selected pyenv version), then the user site
+///    (`~/.local/lib/python3.*/site-packages`); the directories are read, `python3` is not run;
+/// 4. `libonnxruntime.so*` in `LD_LIBRARY_PATH` or the usual system library directories.
+///
+/// `None` when there is none of these.
+pub fn locate_library() -> Option<OrtLibrary> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return Some(OrtLibrary {
+            path: PathBuf::from(p),
+            source: LibrarySource::EnvVar,
+        });
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("libonnxruntime.so")))
+        .filter(|p| p.is_file());
+    if let Some(path) = beside {
+        return Some(OrtLibrary {
+            path,
+            source: LibrarySource::BesideExecutable,
+        });
+    }
+    if let Some(path) = python_site_dirs()
+        .iter()
+        .find_map(|d| newest_library(&d.join("onnxruntime").join("capi")))
+    {
+        return Some(OrtLibrary {
+            path,
+            source: LibrarySource::PythonWheel,
+        });
+    }
+    system_lib_dirs()
+        .iter()
+        .find_map(|d| newest_library(d))
+        .map(|path| OrtLibrary {
+            path,
+            source: LibrarySource::System,
+        })
+}
+
+/// The newest `libonnxruntime.so` / `libonnxruntime.so.<version>` file in `dir` (the plain
+/// name first, as that is what the loader would pick), if any.
+fn newest_library(dir: &Path) -> Option<PathBuf> {
+    let plain = dir.join("libonnxruntime.so");
+    if plain.is_file() {
+        return Some(plain);
+    }
+    let mut found: Vec<(Vec<u64>, PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let version = name.strip_prefix("libonnxruntime.so.")?;
+            let key: Vec<u64> = version
+                .split('.')
+                .map(|v| v.parse().ok())
+                .collect::<Option<_>>()?;
+            let path = e.path();
+            path.is_file().then_some((key, path))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p)
+}
+
+/// Site-packages directories of the `python3` a shell would run, most specific first.
+fn python_site_dirs() -> Vec<PathBuf> {
+    let mut prefixes: Vec<(PathBuf, Option<String>)> = Vec::new();
+    for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
+        if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+            prefixes.push((PathBuf::from(p), None));
         }
-        ort::init_from(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .with_name("xodvox")
-            .build()
-            .map_err(|e| e.to_string())
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let exe = dir.join("python3");
+        if !exe.is_file() {
+            continue;
+        }
+        if let Some(prefix) = pyenv_prefix(&dir) {
+            match prefix {
+                // `pyenv global system`: the next python3 on PATH is the one that runs.
+                None => continue,
+                Some(p) => {
+                    prefixes.push((p, None));
+                    break;
+                }
+            }
+        }
+        // A virtual environment's bin/python3 links to its base interpreter: the
+        // environment's own site-packages come first, then the interpreter's.
+        if let Some(p) = dir.parent() {
+            prefixes.push((p.to_path_buf(), None));
+        }
+        if let Ok(real) = std::fs::canonicalize(&exe) {
+            let version = real
+                .file_name()
+                .and_then(OsStr::to_str)
+                .and_then(|n| n.strip_prefix("python"))
+                .filter(|v| v.starts_with("3."))
+                .map(str::to_string);
+            if let Some(p) = real.parent().and_then(Path::parent) {
+                prefixes.push((p.to_path_buf(), version));
+            }
+        }
+        break;
+    }
+    let mut dirs = Vec::new();
+    for (prefix, version) in &prefixes {
+        for lib in [prefix.join("lib"), prefix.join("local").join("lib")] {
+            dirs.extend(python_dirs(&lib, version.as_deref()));
+        }
+        dirs.push(prefix.join("lib").join("python3").join("dist-packages"));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        dirs.extend(python_dirs(
+            &PathBuf::from(home).join(".local").join("lib"),
+            None,
+        ));
+    }
+    dirs
+}
+
+/// `lib/python3.X/{site,dist}-packages` under `lib`: version `want` first, then the others
+/// newest first.
+fn python_dirs(lib: &Path, want: Option<&str>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(lib) else {
+        return Vec::new();
+    };
+    let mut versions: Vec<(bool, u32, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let minor: u32 = name.strip_prefix("python3.")?.parse().ok()?;
+            let wanted = want == Some(name.trim_start_matches("python"));
+            Some((!wanted, u32::MAX - minor, e.path()))
+        })
+        .collect();
+    versions.sort();
+    versions
+        .into_iter()
+        .flat_map(|(_, _, d)| [d.join("site-packages"), d.join("dist-packages")])
+        .collect()
+}
+
+/// For a pyenv shims directory, the selected version's prefix (`Some(None)` for the
+/// `system` version); `None` when `dir` is not pyenv's shims.
+fn pyenv_prefix(dir: &Path) -> Option<Option<PathBuf>> {
+    if dir.file_name() != Some(OsStr::new("shims")) {
+        return None;
+    }
+    let root = dir.parent()?;
+    let root = if root.file_name() == Some(OsStr::new("pyenv-virtualenv")) {
+        // plugins/pyenv-virtualenv/shims
+        root.parent()?.parent()?
+    } else {
+        root
+    };
+    if !root.join("versions").is_dir() {
+        return None;
+    }
+    let from_file = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+    };
+    let version = std::env::var("PYENV_VERSION")
+        .ok()
+        .and_then(|v| v.split(':').next().map(str::to_string))
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            let cwd = std::env::current_dir().ok()?;
+            cwd.ancestors()
+                .find_map(|d| from_file(d.join(".python-version")))
+        })
+        .or_else(|| from_file(root.join("version")))
+        .unwrap_or_else(|| "system".into());
+    if version == "system" {
+        return Some(None);
+    }
+    Some(Some(root.join("versions").join(version)))
+}
+
+/// `LD_LIBRARY_PATH`'s directories, then the usual system library directories.
+fn system_lib_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let arch = format!("{}-linux-gnu", std::env::consts::ARCH);
+    for d in ["/usr/local/lib", "/usr/lib", "/lib", "/usr/lib64", "/lib64"] {
+        dirs.push(PathBuf::from(d).join(&arch));
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
+/// Finds ([`locate_library`]) and loads the ONNX Runtime library and creates the process's
+/// ONNX Runtime environment, once per process (later calls return the first result). A
+/// missing file, a file that is not an ONNX Runtime library, one older than this build's
+/// API, or a panic inside `ort` while loading all come back as an error, never a panic
+/// (the default panic message is not printed either).
+///
+/// # Errors
+/// [`InferError::Unavailable`] saying which file was tried (and how it was found) and why it
+/// could not be used, or that none was found.
+pub fn init_library() -> Result<&'static OrtLibrary, InferError> {
+    runtime().map(|(_, lib)| lib)
+}
+
+fn runtime() -> Result<&'static (Environment, OrtLibrary), InferError> {
+    static ENV: OnceLock<Result<(Environment, OrtLibrary), String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let lib = locate_library().ok_or_else(|| {
+            "no ONNX Runtime library found (set ORT_DYLIB_PATH to a libonnxruntime.so, or pip install onnxruntime)".to_string()
+        })?;
+        let what = format!("{} ({})", lib.path.display(), lib.source);
+        let env = quietly(
+            || {
+                ort::init_from(&lib.path)
+                    .map_err(|e| e.to_string())?
+                    .with_name("xodvox")
+                    .build()
+                    .map_err(|e| e.to_string())
+            },
+            |panic| format!("ONNX Runtime failed to load: {panic}"),
+        )
+        .map_err(|e| format!("{what}: {e}"))?;
+        Ok((env, lib))
     })
     .as_ref()
     .map_err(|e| InferError::Unavailable("ort".into(), e.clone()))
+}
+
+/// Runs `f`, turning a panic into the error `on_panic(message)` without printing the panic
+/// message (the panic hook is replaced meanwhile; panics of other threads in that time are
+/// not printed either).
+fn quietly<T, E>(
+    f: impl FnOnce() -> Result<T, E>,
+    on_panic: impl FnOnce(&str) -> E,
+) -> Result<T, E> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    out.unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        Err(on_panic(msg))
+    })
+}
+
+fn environment() -> Result<&'static Environment, InferError> {
+    runtime().map(|(env, _)| env)
 }
 
 /// ONNX Runtime backend.
@@ -239,6 +521,17 @@ impl OrtBackend {
     /// As [`OrtBackend::new`].
     pub fn with_provider(bundle: &ModelBundle, provider: Provider) -> Result<Self, InferError> {
         let env = environment()?;
+        quietly(
+            || Self::build(env, bundle, provider),
+            |panic| InferError::backend("ort", format!("session setup panicked: {panic}")),
+        )
+    }
+
+    fn build(
+        env: &Environment,
+        bundle: &ModelBundle,
+        provider: Provider,
+    ) -> Result<Self, InferError> {
         let meta = &bundle.meta;
         let profile = |t: usize| frame_shapes(meta, t);
         let session = build_session(
@@ -386,5 +679,107 @@ impl PhaseBackend for OrtBackend {
             dst.copy_from_slice(new);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, b"").unwrap();
+        p
+    }
+
+    #[test]
+    fn newest_library_prefers_the_plain_name_then_the_highest_version() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(newest_library(d.path()), None);
+        touch(d.path(), "libonnxruntime_providers_shared.so");
+        touch(d.path(), "libonnxruntime.so.1.9.0");
+        let newest = touch(d.path(), "libonnxruntime.so.1.22.1");
+        touch(d.path(), "libonnxruntime.so.1.22.1.bak~");
+        assert_eq!(newest_library(d.path()), Some(newest), "1.22.1 > 1.9.0");
+        let plain = touch(d.path(), "libonnxruntime.so");
+        assert_eq!(newest_library(d.path()), Some(plain));
+        assert_eq!(newest_library(&d.path().join("missing")), None);
+    }
+
+    #[test]
+    fn python_dirs_put_the_interpreters_version_first() {
+        let d = tempfile::tempdir().unwrap();
+        for v in [
+            "python3.9",
+            "python3.12",
+            "python3.11",
+            "python2.7",
+            "other",
+        ] {
+            std::fs::create_dir(d.path().join(v)).unwrap();
+        }
+        let names = |want| -> Vec<String> {
+            python_dirs(d.path(), want)
+                .iter()
+                .map(|p| {
+                    let rel = p.strip_prefix(d.path()).unwrap();
+                    rel.display().to_string()
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(Some("3.11")),
+            [
+                "python3.11/site-packages",
+                "python3.11/dist-packages",
+                "python3.12/site-packages",
+                "python3.12/dist-packages",
+                "python3.9/site-packages",
+                "python3.9/dist-packages",
+            ]
+        );
+        assert_eq!(names(None)[0], "python3.12/site-packages");
+    }
+
+    #[test]
+    fn pyenv_shims_resolve_to_the_global_version() {
+        let d = tempfile::tempdir().unwrap();
+        let shims = d.path().join("shims");
+        std::fs::create_dir_all(&shims).unwrap();
+        std::fs::create_dir_all(d.path().join("versions/3.11.7")).unwrap();
+        std::fs::write(d.path().join("version"), "3.11.7\n").unwrap();
+        assert_eq!(pyenv_prefix(d.path()), None, "not a shims directory");
+        if std::env::var_os("PYENV_VERSION").is_none() {
+            let cwd = std::env::current_dir().unwrap();
+            if !cwd.ancestors().any(|a| a.join(".python-version").is_file()) {
+                assert_eq!(
+                    pyenv_prefix(&shims),
+                    Some(Some(d.path().join("versions/3.11.7")))
+                );
+                std::fs::write(d.path().join("version"), "system\n").unwrap();
+                assert_eq!(pyenv_prefix(&shims), Some(None));
+            }
+        }
+    }
+
+    #[test]
+    fn the_located_library_loads_or_says_why() {
+        // With the wheel installed (scripts/test) this loads ONNX Runtime; without a library
+        // it must be an error naming the way out, not a panic.
+        match (locate_library(), init_library()) {
+            (Some(found), Ok(lib)) => assert_eq!(&found, lib),
+            (Some(found), Err(e)) => {
+                assert!(
+                    e.to_string().contains(&found.path.display().to_string()),
+                    "{e}"
+                );
+                assert!(
+                    std::env::var_os("XODVOX_REQUIRE_ALL_BACKENDS").is_none(),
+                    "{e}"
+                );
+            }
+            (None, Err(e)) => assert!(e.to_string().contains("ORT_DYLIB_PATH"), "{e}"),
+            (None, Ok(lib)) => panic!("loaded {lib:?} without locating it"),
+        }
     }
 }
