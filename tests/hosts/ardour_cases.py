@@ -95,7 +95,11 @@ def parse(stdout: str) -> dict:
         elif words[0] == "param":
             m = re.match(r'XODVOX param (\S+) "(.*)" (\S+) range (\S+) (\S+)', line)
             track, label, value, lo, hi = m.groups()
-            res["params"].setdefault(track, {})[label] = (float(value), float(lo), float(hi))
+            res["params"].setdefault(track, {})[label] = (
+                float(value),
+                float(lo),
+                float(hi),
+            )
         elif words[0] == "latency":
             # latency TRACK plugin N track N playback N
             res["latency"][words[1]] = {
@@ -113,7 +117,12 @@ def parse(stdout: str) -> dict:
 def make_tests(h):
     def ardour_env(home: str, vst3_dir: str) -> dict:
         env = dict(os.environ)
-        for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "ARDOUR_CONFIG_PATH"):
+        for var in (
+            "XDG_CONFIG_HOME",
+            "XDG_CACHE_HOME",
+            "XDG_DATA_HOME",
+            "ARDOUR_CONFIG_PATH",
+        ):
             env.pop(var, None)
         env.update(HOME=home, VST3_PATH=vst3_dir, LC_ALL="C")
         return env
@@ -121,7 +130,13 @@ def make_tests(h):
     def run(cmd: list[str], env: dict, what: str, timeout: float = 120) -> str:
         t0 = time.time()
         proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, errors="replace"
+            cmd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            errors="replace",
+            check=False,
         )
         log = proc.stdout + proc.stderr
         assert proc.returncode == 0, (
@@ -163,29 +178,46 @@ def make_tests(h):
             v3i = f.read()
         m = re.search(r'<VST3Info[^>]*\bname="([^"]*)"[^>]*\bvendor="([^"]*)"', v3i)
         m = m or re.search(r'\bvendor="([^"]*)"[^>]*\bname="([^"]*)"', v3i)
-        assert m and "XodVox" in m.group(0), f"XodVox is not in the VST3 cache:\n{v3i[:2000]}"
+        assert m and "XodVox" in m.group(0), (
+            f"XodVox is not in the VST3 cache:\n{v3i[:2000]}"
+        )
 
         # 2. The session, with a take on two tracks and XodVox on both.
         sess, name = os.path.join(work, "session"), "xodvox"
         created = parse(
             run(
-                [tools["lua"], LUA, "create", sess, name, str(SR), str(TAKE_S), "XodVox",
-                 "Wet:Pitch=12", "Dry:Pitch=12", "Dry:Mix=0"],
+                [
+                    tools["lua"],
+                    LUA,
+                    "create",
+                    sess,
+                    name,
+                    str(SR),
+                    str(TAKE_S),
+                    "XodVox",
+                    "Wet:Pitch=12",
+                    "Dry:Pitch=12",
+                    "Dry:Mix=0",
+                ],
                 env,
                 "ardour7-lua create",
             )
         )
         assert not created["errors"], created["errors"]
         assert created.get("saved"), "the Lua script did not save the session"
-        wet_set, dry_set = created["params"]["Wet"], created["params"]["Dry"]
+        wet_set = created["params"]["Wet"]
         assert abs(wet_set["Pitch"][0] - 12.0) < 1e-3, wet_set["Pitch"]
         latency = created["latency"]["Wet"]["plugin"]
         assert latency > 0, f"Ardour reads no latency from XodVox: {created['latency']}"
         assert created["latency"]["Dry"]["plugin"] == latency, created["latency"]
 
         # 3. The take files get the test signal (their length: the regions' length).
-        files = sorted(glob.glob(os.path.join(sess, "interchange", "*", "audiofiles", "*.wav")))
-        assert len(files) == 4, f"expected 4 mono take files (2 stereo tracks), got {files}"
+        files = sorted(
+            glob.glob(os.path.join(sess, "interchange", "*", "audiofiles", "*.wav"))
+        )
+        assert len(files) == 4, (
+            f"expected 4 mono take files (2 stereo tracks), got {files}"
+        )
         take, take_sr = h.read_wav_f32(files[0])
         n = take.shape[1]
         assert take_sr == SR and take.shape[0] == 1, (take.shape, take_sr)
@@ -197,10 +229,16 @@ def make_tests(h):
 
         # 4. Export the session range through the master bus (a fresh Ardour process).
         out = os.path.join(work, "export.wav")
-        log = run([tools["export"], "-b", "float", "-o", out, sess, name], env, "ardour7-export")
+        log = run(
+            [tools["export"], "-b", "float", "-o", out, sess, name],
+            env,
+            "ardour7-export",
+        )
         assert os.path.exists(out), f"ardour7-export wrote no {out}:\n{log[-2000:]}"
         y, y_sr = h.read_wav_f32(out)
-        assert y_sr == SR and y.shape == (2, n), f"export {y.shape} @ {y_sr}, expected (2, {n})"
+        assert y_sr == SR and y.shape == (2, n), (
+            f"export {y.shape} @ {y_sr}, expected (2, {n})"
+        )
         assert np.all(np.isfinite(y)), "non-finite samples in the export"
         wet, dry = y[0].astype(np.float64), y[1].astype(np.float64)
         # The pan gain (balance panner: 1, its channel alone; a width-0 panner: 2, both).
@@ -222,19 +260,30 @@ def make_tests(h):
         win = slice(IMPULSE_AT - 2000, IMPULSE_AT + 2000)
         peak = IMPULSE_AT - 2000 + int(np.argmax(np.abs(dry[win])))
         offset = peak - IMPULSE_AT
-        assert offset == 0, f"Dry impulse at {peak}, expected {IMPULSE_AT} (offset {offset:+d})"
+        assert offset == 0, (
+            f"Dry impulse at {peak}, expected {IMPULSE_AT} (offset {offset:+d})"
+        )
         residual = np.max(np.abs(dry - x2))
-        assert residual < 1e-5, f"Dry (Mix 0) differs from the input by up to {residual:.3g}"
+        assert residual < 1e-5, (
+            f"Dry (Mix 0) differs from the input by up to {residual:.3g}"
+        )
         # The processed path: the burst's energy centroid (before the impulse).
         b = slice(0, IMPULSE_AT - SR // 20)
         c_off = h.centroid(wet[b]) - h.centroid(x2[b])
         assert abs(c_off) <= 3.0, f"Wet burst centroid off by {c_off:+.2f} samples"
         rms_ratio = h.rms(wet[seg]) / h.rms(x2[seg])
-        assert 0.5 < rms_ratio < 2.0, f"Wet level {h.db(rms_ratio):+.1f} dB vs the input"
+        assert 0.5 < rms_ratio < 2.0, (
+            f"Wet level {h.db(rms_ratio):+.1f} dB vs the input"
+        )
 
         # 5. Reload: the parameters come back.
-        loaded = parse(run([tools["lua"], LUA, "inspect", sess, name, "XodVox"], env,
-                           "ardour7-lua inspect"))
+        loaded = parse(
+            run(
+                [tools["lua"], LUA, "inspect", sess, name, "XodVox"],
+                env,
+                "ardour7-lua inspect",
+            )
+        )
         assert not loaded["errors"], loaded["errors"]
         changed = []
         for track in ("Wet", "Dry"):

@@ -1268,7 +1268,7 @@ from validator_cases import make_tests  # noqa: E402
 TESTS += make_tests(sys.modules[__name__])
 
 # A real DAW: Ardour, headless (tests/hosts/ardour_cases.py).
-from ardour_cases import make_tests as make_ardour_tests  # noqa: E402
+from ardour_cases import make_tests as make_ardour_tests
 
 TESTS += make_ardour_tests(sys.modules[__name__])
 
