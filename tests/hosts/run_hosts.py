@@ -1267,6 +1267,11 @@ from validator_cases import make_tests  # noqa: E402
 
 TESTS += make_tests(sys.modules[__name__])
 
+# A real DAW: Ardour, headless (tests/hosts/ardour_cases.py).
+from ardour_cases import make_tests as make_ardour_tests
+
+TESTS += make_ardour_tests(sys.modules[__name__])
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -1281,6 +1286,11 @@ def main() -> int:
         "the CLAP host of the test_clap_* tests",
     )
     ap.add_argument("--standalone", help="XodVox standalone binary")
+    ap.add_argument(
+        "--require-ardour",
+        action="store_true",
+        help="fail (not skip) the Ardour test when Ardour is missing (also when CI is set)",
+    )
     ap.add_argument("--alloc-child", help=argparse.SUPPRESS)
     ap.add_argument("-k", help="run only tests whose name contains this")
     a = ap.parse_args()
