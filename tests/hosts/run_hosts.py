@@ -1289,7 +1289,7 @@ def main() -> int:
     ap.add_argument(
         "--require-ardour",
         action="store_true",
-        help="fail (not skip) the Ardour test when Ardour is missing (also when CI is set)",
+        help="fail (not skip) the Ardour test when Ardour is missing",
     )
     ap.add_argument("--alloc-child", help=argparse.SUPPRESS)
     ap.add_argument("-k", help="run only tests whose name contains this")
