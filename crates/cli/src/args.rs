@@ -188,9 +188,10 @@ pub struct RenderArgs {
     /// Directory with the neural model bundle (model.onnx + model.json); only with --engine neural.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Style of the neural engine: one of the model's styles (the processes its training targets
-    /// came from, e.g. rb-fine, rb-crisp, rb-formant, sox for the shipped model; an unknown name
-    /// lists them). Default: the model's first style. Only with --engine neural.
+    /// Style of the neural engine: one of the model's styles, by its name in the bundle or the
+    /// name the plugin shows (the shipped model: natural / Natural, the true sound, and
+    /// formant / Formant, transposition that keeps the spectral envelope; an unknown name lists
+    /// them). Default: the model's first style. Only with --engine neural.
     #[arg(long, value_name = "NAME")]
     pub style: Option<String>,
     /// Inference threads of the neural engine (1 to 16; the network runs over blocks of frames

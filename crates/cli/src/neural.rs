@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use xodvox_dsp::PhaseEngine;
-use xodvox_infer::{offline_engine, BackendKind, BatchOptions, ModelBundle};
+use xodvox_infer::{offline_engine, style_display_name, BackendKind, BatchOptions, ModelBundle};
 
 use crate::errors::{CliError, ExitKind};
 
@@ -28,16 +28,26 @@ pub struct NeuralSetup {
 }
 
 impl NeuralSetup {
-    /// Index of style `name` among the model's styles.
+    /// Index of style `name` among the model's styles: its name in the bundle or its display
+    /// name (`xodvox_infer::style_display_name`), ignoring case.
     ///
     /// # Errors
     /// Usage error naming the model's styles when `name` is not one of them.
     pub fn style_index(&self, name: &str) -> Result<usize, CliError> {
-        self.styles.iter().position(|s| s == name).ok_or_else(|| {
+        let wanted = name.trim();
+        let found = self.styles.iter().position(|s| {
+            s.eq_ignore_ascii_case(wanted) || style_display_name(s).eq_ignore_ascii_case(wanted)
+        });
+        found.ok_or_else(|| {
             let known = if self.styles.is_empty() {
                 "the model has no style control".to_string()
             } else {
-                format!("the model's styles are {}", self.styles.join(", "))
+                let names: Vec<String> = self
+                    .styles
+                    .iter()
+                    .map(|s| format!("{s} ({})", style_display_name(s)))
+                    .collect();
+                format!("the model's styles are {}", names.join(", "))
             };
             CliError::new(
                 ExitKind::Usage,

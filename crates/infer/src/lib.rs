@@ -25,7 +25,10 @@ pub use batch::{offline_engine, BatchOptions, BatchedNeuralEngine};
 pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::{FramingError, InferError, ProcessorError};
-pub use meta::{ModelMeta, PhaseOutput, PitchPath, StateSpec, StepSpec, ADVANCE_INPUT, LOCK_INPUT};
+pub use meta::{
+    style_display_name, ModelMeta, PhaseOutput, PitchPath, StateSpec, StepSpec, ADVANCE_INPUT,
+    LOCK_INPUT,
+};
 pub use processor::{
     build_realtime_engine, check_framing, NeuralAvailability, Preset, Processor, ProcessorControls,
     ENGINE_SAMPLE_RATE,

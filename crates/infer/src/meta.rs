@@ -426,6 +426,15 @@ impl ModelMeta {
             .map_or_else(|| self.styles.clone(), |c| c.values.clone())
     }
 
+    /// Index of the style called `name`: its name in the bundle or its display name
+    /// ([`style_display_name`]), ignoring case and surrounding spaces.
+    pub fn find_style(&self, name: &str) -> Option<usize> {
+        let name = name.trim();
+        self.style_names().iter().position(|s| {
+            s.eq_ignore_ascii_case(name) || style_display_name(s).eq_ignore_ascii_case(name)
+        })
+    }
+
     /// Writes the control vector for `controls` into `out` (length `n_controls`), clamping
     /// numeric values to the trained range and falling back to style 0 for an unknown
     /// style index. Never allocates.
@@ -507,4 +516,48 @@ fn validate_step(
         }
     }
     Ok(())
+}
+
+/// The name a producer sees for the style called `style` in a bundle (the plugin's Style
+/// parameter, the CLI's messages). The teacher-imitating styles of `models/rb-v1` get names
+/// that say how they sound (their teachers are in that model's card); any other name is shown
+/// with its words capitalised (`natural` → "Natural", `my-style` → "My Style").
+pub fn style_display_name(style: &str) -> String {
+    match style {
+        "rb-fine" => "Smooth".to_string(),
+        "rb-crisp" => "Crisp".to_string(),
+        "rb-formant" => "Formant".to_string(),
+        "sox" => "Grainy".to_string(),
+        _ => style
+            .split(['-', '_', ' '])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::ModelBundle;
+
+    #[test]
+    fn styles_have_names_a_producer_reads_and_are_found_by_either_name() {
+        assert_eq!(style_display_name("natural"), "Natural");
+        assert_eq!(style_display_name("my-own_style"), "My Own Style");
+        assert_eq!(style_display_name("rb-crisp"), "Crisp");
+        assert_eq!(style_display_name("sox"), "Grainy");
+        let meta = ModelBundle::embedded_default().unwrap().meta;
+        assert_eq!(meta.style_names(), ["natural", "formant"]);
+        assert_eq!(meta.find_style("formant"), Some(1));
+        assert_eq!(meta.find_style(" Formant "), Some(1));
+        assert_eq!(meta.find_style("NATURAL"), Some(0));
+        assert_eq!(meta.find_style("crisp"), None);
+    }
 }

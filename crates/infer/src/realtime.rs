@@ -48,8 +48,10 @@ use crate::step::NetworkStream;
 pub const QUEUE_FRAMES: usize = 8;
 /// Header of a message: frame id (two u32 halves as f32 bits) and a flag.
 const HEADER: usize = 3;
-/// Longest an offline wait lasts before the frame falls back (a stuck backend).
-const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest an offline wait lasts before the frame falls back (a stuck backend). After one
+/// such timeout the engine stops waiting until [`PhaseEngine::reset`], so a hung backend costs
+/// a host's offline bounce this long once, not once per frame.
+pub const OFFLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether the audio side may wait for inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,12 +81,19 @@ pub struct EngineStatus {
     pub history_resets: AtomicU64,
     /// Frames the worker ran the network on.
     pub inferences: AtomicU64,
+    /// Offline waits that timed out (a stuck backend; the engine then stops waiting until
+    /// it is reset).
+    pub offline_timeouts: AtomicU64,
 }
 
 /// Neural phase engine for the audio thread. See the module docs.
 pub struct RealtimePhaseEngine {
     meta: Arc<ModelMeta>,
     mode: WaitMode,
+    /// How long an offline wait lasts ([`OFFLINE_TIMEOUT`] unless set).
+    offline_timeout: Duration,
+    /// An offline wait timed out: do not wait again until reset.
+    stalled: bool,
     to_worker: Producer<f32>,
     from_worker: Consumer<f32>,
     stop: Arc<AtomicBool>,
@@ -213,12 +222,22 @@ impl RealtimePhaseEngine {
             uses_step,
             meta,
             mode,
+            offline_timeout: OFFLINE_TIMEOUT,
+            stalled: false,
             to_worker,
             from_worker,
             stop,
             worker: Some(worker),
             status,
         })
+    }
+
+    /// Sets how long an offline wait for one frame lasts before that frame falls back and the
+    /// engine stops waiting (default [`OFFLINE_TIMEOUT`]).
+    #[must_use]
+    pub fn with_offline_timeout(mut self, timeout: Duration) -> Self {
+        self.offline_timeout = timeout;
+        self
     }
 
     /// Shared counters for a UI.
@@ -234,7 +253,8 @@ impl RealtimePhaseEngine {
 
     /// Collects the worker's result for frame `id`; false if it is not (yet) there.
     fn collect(&mut self, id: u64) -> bool {
-        let deadline = Instant::now() + OFFLINE_TIMEOUT;
+        let wait = self.mode == WaitMode::Offline && !self.stalled;
+        let deadline = Instant::now() + self.offline_timeout;
         loop {
             while receive(&mut self.from_worker, &mut self.reply) {
                 let got = id_from(&self.reply[..2]);
@@ -243,7 +263,12 @@ impl RealtimePhaseEngine {
                 }
                 // Older replies (after misses) are dropped.
             }
-            if self.mode == WaitMode::RealTime || !self.held_sent || Instant::now() > deadline {
+            if !wait || !self.held_sent {
+                return false;
+            }
+            if Instant::now() > deadline {
+                self.stalled = true;
+                self.status.offline_timeouts.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
             std::thread::sleep(Duration::from_micros(20));
@@ -336,6 +361,7 @@ impl PhaseEngine for RealtimePhaseEngine {
     }
 
     fn reset(&mut self) {
+        self.stalled = false;
         self.has_held = false;
         self.held_first = false;
         self.first_frame = true;
@@ -348,11 +374,22 @@ impl PhaseEngine for RealtimePhaseEngine {
     }
 }
 
+/// Longest [`RealtimePhaseEngine`]'s drop waits for its worker to finish the inference it is
+/// in; a worker stuck in its backend longer than this is detached (it ends when the backend
+/// returns), so dropping the engine never hangs the host.
+const WORKER_JOIN_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Drop for RealtimePhaseEngine {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(w) = self.worker.take() {
-            let _ = w.join();
+            let deadline = Instant::now() + WORKER_JOIN_TIMEOUT;
+            while !w.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if w.is_finished() {
+                let _ = w.join();
+            }
         }
     }
 }

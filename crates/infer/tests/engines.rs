@@ -227,3 +227,52 @@ fn renders_like_the_classical_engine_times(fixture: &str, gain: f32) {
         }
     }
 }
+
+/// A hung backend in an offline bounce costs one timeout, not one per frame: after the first
+/// timed-out wait the engine stops waiting (classical phase) until it is reset.
+#[test]
+fn a_stuck_backend_stalls_an_offline_render_once() {
+    let b = bundle();
+    let backend = Box::new(SlowBackend {
+        bins: 1025,
+        delay: Duration::from_secs(3600),
+    });
+    let engine = RealtimePhaseEngine::new(b.meta.clone(), backend, WaitMode::Offline)
+        .unwrap()
+        .with_offline_timeout(Duration::from_millis(200));
+    let status = engine.status();
+    let config = StretcherConfig {
+        channels: 1,
+        ..StretcherConfig::default()
+    };
+    let mut st = Stretcher::new(config, Box::new(engine)).unwrap();
+    let len = 48_000;
+    let input = sine(440.0, len);
+    let mut out = vec![0.0f32; len];
+    let start = std::time::Instant::now();
+    for (i, o) in out.chunks_mut(512).enumerate() {
+        let s = i * 512;
+        st.process(&[&input[s..s + o.len()]], &mut [o]);
+    }
+    let took = start.elapsed();
+    let frames = status.frames.load(std::sync::atomic::Ordering::Relaxed);
+    let timeouts = status
+        .offline_timeouts
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(frames > 80, "frames {frames}");
+    assert_eq!(timeouts, 1, "one timed-out wait, then no more waiting");
+    // 90+ frames × 200 ms would be 18 s if every frame waited.
+    assert!(took < Duration::from_secs(5), "the render took {took:?}");
+    assert!(out.iter().all(|v| v.is_finite()));
+    // The classical phase took over: the tone is still there.
+    let tail = &out[len / 2..];
+    assert!(tail.iter().map(|v| v * v).sum::<f32>() / (tail.len() as f32) > 1e-3);
+    // Dropping the engine does not wait for the hung inference (the worker is detached).
+    let start = std::time::Instant::now();
+    drop(st);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "drop took {:?}",
+        start.elapsed()
+    );
+}

@@ -25,6 +25,7 @@ use crate::dsp::{
 };
 use crate::idle::IdleDetector;
 use crate::model::ModelSetting;
+use xodvox_infer::style_display_name;
 
 /// Highest host sample rate the plugin converts to and from its 48 kHz engine (128 × 48
 /// kHz); above it, and wherever [`host_rate_supported`] says no, audio passes through
@@ -164,14 +165,16 @@ impl XodVoxParams {
             .with_value_to_string(Arc::new(move |v| {
                 names
                     .get(v.max(0) as usize)
-                    .cloned()
+                    .map(|n| style_display_name(n))
                     .unwrap_or_else(|| v.to_string())
             }))
             .with_string_to_value(Arc::new(move |s| {
                 let s = s.trim();
                 styles
                     .iter()
-                    .position(|n| n == s)
+                    .position(|n| {
+                        n.eq_ignore_ascii_case(s) || style_display_name(n).eq_ignore_ascii_case(s)
+                    })
                     .map(|i| i as i32)
                     .or_else(|| s.parse().ok())
             })),
