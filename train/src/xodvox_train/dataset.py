@@ -96,7 +96,7 @@ class CropDataset(Dataset[dict[str, torch.Tensor]]):
         self.num_samples = (crop.crop_frames - 1) * HOP
         self.controls: list[list[float]] = []
         for entry in self.entries:
-            values = {
+            values: dict[str, float | str] = {
                 "stretch": entry.stretch,
                 "pitch": entry.pitch_semitones,
                 "style": entry.style,

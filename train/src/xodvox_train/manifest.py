@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 
@@ -89,15 +90,15 @@ def parse_entry(row: Mapping[str, object], where: str) -> ManifestEntry:
     missing = [n for n in names if n not in row]
     if missing:
         raise ManifestError(f"{where}: missing field(s) {missing}")
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}  # each value type-checked against the field below
     for name in names:
         value = row[name]
         types = _FIELD_TYPES.get(name, (str,))
         if isinstance(value, bool) or not isinstance(value, types):
             expected = " or ".join(t.__name__ for t in types)
             raise ManifestError(f"{where}: field {name!r} must be {expected}, got {value!r}")
-        kwargs[name] = float(value) if float in types else value
-    entry = ManifestEntry(**kwargs)  # type: ignore[arg-type]
+        kwargs[name] = float(value) if float in types and isinstance(value, int | float) else value
+    entry = ManifestEntry(**kwargs)
     if entry.split not in SPLITS:
         raise ManifestError(f"{where}: split must be one of {SPLITS}, got {entry.split!r}")
     if entry.sample_rate <= 0 or entry.channels <= 0:
