@@ -275,7 +275,7 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
     unknown = sorted(set(data) - set(sections))
     if unknown:
         raise ValueError(f"unknown config table(s) {unknown}; known: {sorted(sections)}")
-    built = {}
+    built: dict[str, Any] = {}  # the section dataclasses, by TrainConfig field name
     for name, cls in sections.items():
         values = dict(data.get(name, {}))
         if name == "model" and "controls" in values:

@@ -8,7 +8,7 @@ the vector is the sum of the sizes of the controls before it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 TRANSFORMS = ("log2", "divide", "one_hot")
@@ -74,7 +74,9 @@ class ControlSpec:
             return [1.0 if v == value else 0.0 for v in self.values]
         if isinstance(value, str):
             raise ValueError(f"control {self.name!r}: expected a number, got {value!r}")
-        low, high = self.range  # type: ignore[misc]
+        if self.range is None:  # __post_init__ gives every numeric control a range
+            raise ValueError(f"control {self.name!r}: has no range")
+        low, high = self.range
         if not low <= value <= high:
             raise ValueError(f"control {self.name!r}: {value} outside [{low}, {high}]")
         if self.transform == "log2":
@@ -103,15 +105,30 @@ class ControlSpec:
     def from_json(cls, data: Mapping[str, object]) -> ControlSpec:
         """Inverse of :meth:`to_json`."""
         rng = data.get("range")
+        if rng is not None and not isinstance(rng, Sequence):
+            raise TypeError(f"control range must be a [low, high] list, got {rng!r}")
+        default = data.get("default", 0.0)
+        if not isinstance(default, int | float | str):
+            raise TypeError(f"control default must be a number or a name, got {default!r}")
+        values = data.get("values", ())
+        if not isinstance(values, Iterable):
+            raise TypeError(f"control values must be a list, got {values!r}")
         return cls(
             name=str(data["name"]),
             transform=str(data["transform"]),
-            range=(float(rng[0]), float(rng[1])) if rng is not None else None,  # type: ignore[index]
-            default=data.get("default", 0.0),  # type: ignore[arg-type]
-            divisor=float(data.get("divisor", 1.0)),  # type: ignore[arg-type]
-            values=tuple(str(v) for v in data.get("values", ())),  # type: ignore[union-attr]
+            range=(_json_float(rng[0]), _json_float(rng[1])) if rng is not None else None,
+            default=default,
+            divisor=_json_float(data.get("divisor", 1.0)),
+            values=tuple(str(v) for v in values),
             unit=str(data.get("unit", "")),
         )
+
+
+def _json_float(value: object) -> float:
+    """``float(value)`` of a JSON/TOML number (or numeric string); ``TypeError`` otherwise."""
+    if not isinstance(value, int | float | str):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def default_controls(styles: Sequence[str]) -> list[ControlSpec]:

@@ -99,7 +99,11 @@ def run_model(
         pitch_path=pitch_path,
     )
     specs = [ControlSpec.from_json(c) for c in meta["controls"]]
-    raw = {"stretch": entry.stretch, "pitch": entry.pitch_semitones, "style": entry.style}
+    raw: dict[str, float | str] = {
+        "stretch": entry.stretch,
+        "pitch": entry.pitch_semitones,
+        "style": entry.style,
+    }
     names = {s.name for s in specs}
     control = np.asarray(
         [build_control_vector(specs, {k: v for k, v in raw.items() if k in names})], np.float32

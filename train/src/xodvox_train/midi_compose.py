@@ -20,6 +20,7 @@ Families:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -97,7 +98,10 @@ class Piece:
         return self.beats * 60.0 / self.bpm
 
 
-def _pick(rng: np.random.Generator, items: tuple) -> object:
+_T = TypeVar("_T")
+
+
+def _pick(rng: np.random.Generator, items: tuple[_T, ...]) -> _T:
     return items[int(rng.integers(len(items)))]
 
 

@@ -457,8 +457,8 @@ class Trainer:
                     if metrics:
                         state.val_metrics = metrics
                         if self.writer is not None:
-                            for k, v in metrics.items():
-                                self.writer.add_scalar(f"val/{k}", v, state.step)
+                            for k, value in metrics.items():
+                                self.writer.add_scalar(f"val/{k}", value, state.step)
                 if self.ddp.is_main and (state.step % run.checkpoint_every == 0 or last):
                     directory = checkpoint_dir(self.config)
                     save_checkpoint(state, self.config, self.manifest.sha256, directory)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -147,16 +148,14 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}")
-        kwargs = dict(data)
+        # JSON/TOML values of any type: the dataclass's __post_init__ validates them.
+        kwargs: dict[str, Any] = dict(data)
         for key in ("channels", "bottleneck_dilations", "styles"):
             if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
+                kwargs[key] = tuple(kwargs[key])
         if "controls" in kwargs:
-            kwargs["controls"] = tuple(
-                ControlSpec.from_json(c)
-                for c in kwargs["controls"]  # type: ignore[union-attr]
-            )
-        return cls(**kwargs)  # type: ignore[arg-type]
+            kwargs["controls"] = tuple(ControlSpec.from_json(c) for c in kwargs["controls"])
+        return cls(**kwargs)
 
 
 class CausalConv2d(nn.Module):
@@ -242,6 +241,13 @@ class FilmBlock(nn.Module):
         return self.act(self.film(y, embedding)), new_state
 
 
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """A convolution's bias (the layers here are all built with one)."""
+    if conv.bias is None:
+        raise ValueError("convolution has no bias")
+    return conv.bias
+
+
 class PhaseUNet(nn.Module):
     """Conditional U-Net over (frequency x time) predicting unit phase per bin and frame.
 
@@ -284,12 +290,12 @@ class PhaseUNet(nn.Module):
             # Start at the identity rotation: the untrained model is the phase vocoder.
             nn.init.normal_(self.head.weight, std=1e-3)
             with torch.no_grad():
-                self.head.bias[:2].copy_(torch.tensor([1.0, 0.0]))
+                _bias(self.head)[:2].copy_(torch.tensor([1.0, 0.0]))
         if config.gain_db > 0:
             # Gain channel at exactly 0 dB: the untrained model keeps every magnitude.
             with torch.no_grad():
                 self.head.weight[2:].zero_()
-                self.head.bias[2:].zero_()
+                _bias(self.head)[2:].zero_()
         if config.lock_input:
             # r_{t-1}: a fixed causal convolution that copies the previous frame (zeros before
             # the first frame), so streaming runtimes cache it like any other layer's history.
@@ -298,7 +304,7 @@ class PhaseUNet(nn.Module):
                 self.previous.conv.weight.zero_()
                 self.previous.conv.weight[0, 0, 0, 0] = 1.0
                 self.previous.conv.weight[1, 1, 0, 0] = 1.0
-                self.previous.conv.bias.zero_()
+                _bias(self.previous.conv).zero_()
             self.previous.requires_grad_(False)
         bins = config.num_bins
         advance = bin_centre_advance(config.n_fft, config.hop)
