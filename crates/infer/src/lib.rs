@@ -11,6 +11,8 @@ pub mod error;
 pub mod meta;
 #[cfg(feature = "ort")]
 pub mod ort_backend;
+#[cfg(feature = "ort")]
+mod ort_locate;
 pub mod processor;
 pub mod realtime;
 pub mod step;
