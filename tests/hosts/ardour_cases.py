@@ -22,9 +22,9 @@ impulse exactly where it is in the file (Ardour compensated the reported latency
 burst's energy centroid on the left is within a few samples of the input's, the latency
 Ardour reads is the plugin's, and the reloaded session has the values that were set.
 
-When Ardour is not installed the test is skipped, unless run_hosts.py got `--require-ardour`:
-then it fails. Ardour is not yet in scripts/setup (one run of four hung in `ardour7-export`), so
-CI skips it until that is understood.
+When Ardour is not installed the test is skipped, unless run_hosts.py got `--require-ardour`
+(scripts/test-plugin passes it; scripts/setup installs Ardour): then it fails. The export is
+retried when Ardour's export tool aborts on its own heap bug or hangs (`export_session`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ TAKE_S = 3.0  # seconds recorded; the test signal fills the take's length
 BURST_AT = int(0.40 * SR)
 IMPULSE_AT = int(0.75 * SR)
 SINE_FROM = int(0.90 * SR)
+EXPORT_TRIES = 3  # ardour7-export runs (see export_session)
 
 
 def find_ardour() -> dict | str:
@@ -111,6 +112,26 @@ def parse(stdout: str) -> dict:
     return res
 
 
+def thread_stacks(pid: int) -> str:
+    """Every thread's backtrace of process `pid` (gdb), or why there is none."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return "(gdb is not installed: no stacks)"
+    try:
+        res = subprocess.run(
+            [gdb, "-batch", "-p", str(pid), "-ex", "thread apply all bt 25"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "(gdb timed out)"
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith(("Thread", "#"))]
+    return "\n".join(lines)[-12000:]
+
+
 def make_tests(h):
     def ardour_env(home: str, vst3_dir: str) -> dict:
         env = dict(os.environ)
@@ -125,22 +146,33 @@ def make_tests(h):
         return env
 
     def run(cmd: list[str], env: dict, what: str, timeout: float = 120) -> str:
+        """Runs an Ardour tool; on a hang, the assertion carries every thread's stack (gdb,
+        where installed) before the process is killed."""
         t0 = time.time()
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             cmd,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
             errors="replace",
-            check=False,
         )
-        log = proc.stdout + proc.stderr
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stacks = thread_stacks(proc.pid)
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(
+                f"{what} hung ({timeout:.0f} s): {' '.join(cmd)}\n"
+                f"{(out + err)[-3000:]}\n-- threads of the hung process --\n{stacks}"
+            ) from None
+        log = out + err
         assert proc.returncode == 0, (
             f"{what} exited {proc.returncode} after {time.time() - t0:.1f} s: "
             f"{' '.join(cmd)}\n{log[-3000:]}"
         )
-        return proc.stdout
+        return out
 
     def test_ardour_session(a):
         """XodVox in Ardour: a session rendered by ardour7-export is an octave up within 1
@@ -232,11 +264,7 @@ def make_tests(h):
 
         # 4. Export the session range through the master bus (a fresh Ardour process).
         out = os.path.join(work, "export.wav")
-        log = run(
-            [tools["export"], "-b", "float", "-o", out, sess, name],
-            env,
-            "ardour7-export",
-        )
+        log, crashes = export_session(tools, env, out, sess, name)
         assert os.path.exists(out), f"ardour7-export wrote no {out}:\n{log[-2000:]}"
         y, y_sr = h.read_wav_f32(out)
         assert y_sr == SR and y.shape[0] == 2 and y.shape[1] >= n_range, (
@@ -309,6 +337,37 @@ def make_tests(h):
             f"Pitch {loaded['params']['Wet']['Pitch'][0]:g} / "
             f"Mix {loaded['params']['Dry']['Mix'][0]:g}, {len(loaded['params']['Wet'])} "
             f"parameters per track unchanged"
+            + (f"; ardour7-export retried after: {', '.join(crashes)}" if crashes else "")
         )
+
+    def export_session(
+        tools: dict, env: dict, out: str, sess: str, name: str
+    ) -> tuple[str, list[str]]:
+        """Runs `ardour7-export`, again (up to EXPORT_TRIES times) when it dies by SIGABRT or
+        hangs: Debian's Ardour 7.3 export tool aborts now and then with glibc heap errors at
+        the start of an export ("free(): invalid next size", "corrupted size vs. prev_size",
+        in ARDOUR::PortExportChannel's destructor), also on this session with XodVox
+        removed (1 run in 25 on the dev box); any other failure fails at once. Returns the
+        log and what the retries were for."""
+        crashes: list[str] = []
+        for attempt in range(EXPORT_TRIES):
+            if os.path.exists(out):
+                os.remove(out)
+            try:
+                return run(
+                    [tools["export"], "-b", "float", "-o", out, sess, name],
+                    env,
+                    "ardour7-export",
+                    timeout=60,
+                ), crashes
+            except AssertionError as e:
+                text = str(e)
+                aborted = "exited -6 " in text or "exited 134 " in text
+                if attempt + 1 == EXPORT_TRIES or not (aborted or " hung (" in text):
+                    if crashes:
+                        text += f"\n(earlier attempts: {', '.join(crashes)})"
+                    raise AssertionError(text) from None
+                crashes.append("SIGABRT" if aborted else "a hang")
+        raise AssertionError("unreachable")
 
     return [test_ardour_session]
