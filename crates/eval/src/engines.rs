@@ -233,6 +233,22 @@ impl Engine {
     /// The engine failed (tool exit status, DSP refusing the settings, a model for another
     /// sample rate).
     pub fn render(&self, input: &[f32], sample_rate: u32, task: Task) -> Result<Rendered> {
+        self.render_style(input, sample_rate, task, None)
+    }
+
+    /// [`Engine::render`] in a style: the neural engine uses the model's style called
+    /// `style` ([`xodvox_infer::ModelMeta::find_style`]) where it has one, else its style 0;
+    /// the other engines have no styles.
+    ///
+    /// # Errors
+    /// As [`Engine::render`].
+    pub fn render_style(
+        &self,
+        input: &[f32],
+        sample_rate: u32,
+        task: Task,
+        style: Option<&str>,
+    ) -> Result<Rendered> {
         let want = task.output_len(input.len());
         let before = match &self.inner {
             Inner::Tool { .. } => None,
@@ -241,7 +257,7 @@ impl Engine {
         let started = Instant::now();
         let (mut audio, child_peak) = match &self.inner {
             Inner::Classic(mode) => (
-                render_xodvox(input, sample_rate, task, classic_engine(2048), *mode)?,
+                render_xodvox(input, sample_rate, task, classic_engine(2048), *mode, 0)?,
                 None,
             ),
             Inner::Neural { bundle, backend } => {
@@ -260,7 +276,9 @@ impl Engine {
                 let engine = offline_engine(*backend, bundle, options, task.pitch_semitones)?;
                 // Offline renders run on the pitch path the model was trained for.
                 let mode = bundle.meta.pitch_path.mode();
-                (render_xodvox(input, sample_rate, task, engine, mode)?, None)
+                let style_index = style.and_then(|s| bundle.meta.find_style(s)).unwrap_or(0);
+                let audio = render_xodvox(input, sample_rate, task, engine, mode, style_index)?;
+                (audio, None)
             }
             Inner::Tool { program, dir } => {
                 let (audio, peak) = self.run_tool(program, dir.path(), input, sample_rate, task)?;
@@ -290,12 +308,14 @@ fn render_xodvox(
     task: Task,
     engine: Box<dyn PhaseEngine>,
     pitch_mode: PitchMode,
+    style_index: usize,
 ) -> Result<Vec<f32>> {
     let settings = RenderSettings {
         sample_rate: f64::from(sample_rate),
         stretch: task.stretch,
         pitch_semitones: task.pitch_semitones,
         pitch_mode,
+        style_index,
         ..RenderSettings::default()
     };
     let result = render_offline(&[input.to_vec()], &settings, engine, &mut |_, _| {})?;

@@ -186,6 +186,7 @@ pub fn midi_clip(renderer: &MidiRenderer, seconds: f64, tasks: &[Task]) -> Resul
             renderer.program.display(),
             renderer.soundfont.display()
         ),
+        style: None,
     })
 }
 

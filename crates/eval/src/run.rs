@@ -159,7 +159,12 @@ pub fn evaluate(
                     peak_memory_bytes: None,
                     error: None,
                 };
-                match engine.render(&clip.audio, clip.sample_rate, task) {
+                match engine.render_style(
+                    &clip.audio,
+                    clip.sample_rate,
+                    task,
+                    clip.style.as_deref(),
+                ) {
                     Ok(out) => {
                         let y = &out.audio;
                         m.length_fix = out.length_fix;

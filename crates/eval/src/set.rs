@@ -43,6 +43,10 @@ pub enum Category {
     Speech,
     /// Test split of a dataset manifest (`--set DIR`); reference = the style's target.
     Dataset,
+    /// A dataset's rows of style `formant`: pitch shifts whose reference keeps the input's
+    /// spectral envelope (exact formant-preserving additive truth). The neural engine renders
+    /// them with the model's `formant` style where it has one.
+    Formant,
 }
 
 impl Category {
@@ -54,6 +58,7 @@ impl Category {
             Self::Drums => "drums",
             Self::Speech => "speech",
             Self::Dataset => "dataset",
+            Self::Formant => "formant",
         }
     }
 }
@@ -169,6 +174,9 @@ pub struct Clip {
     pub tasks: Option<Vec<Task>>,
     /// Where the clip came from (synthesis description, file, command).
     pub source: String,
+    /// The style its reference was made in (a dataset row's `style`): the neural engine
+    /// renders the clip with the model's style of that name where it has one, else style 0.
+    pub style: Option<String>,
 }
 
 impl Clip {

@@ -372,3 +372,65 @@ fn midi_clip_has_a_rerendered_reference_per_task() {
         "last onset {t_in:.3} s -> {t_slow:.3} s"
     );
 }
+
+/// A dataset's `formant` rows are their own category (the report's Formant rows), and the
+/// neural engine renders each row in the row's style: `formant` rows with the model's formant
+/// style, other rows with the style of their name (or style 0).
+#[test]
+fn dataset_rows_of_style_formant_are_their_own_category_and_render_in_that_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let x = sine(330.0, 24_000);
+    for name in ["in.wav", "target.wav"] {
+        let mut w = hound::WavWriter::create(dir.path().join(name), spec).unwrap();
+        x.iter().for_each(|&v| w.write_sample(v).unwrap());
+        w.finalize().unwrap();
+    }
+    let row = |id: &str, style: &str| {
+        format!(
+            "{{\"id\": \"{id}\", \"split\": \"test\", \"stretch\": 1.0, \"pitch_semitones\": 4.0, \
+             \"input\": \"in.wav\", \"target\": \"target.wav\", \"source\": \"test\", \
+             \"style\": \"{style}\"}}\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("manifest.jsonl"),
+        row("a", "natural") + &row("b", "formant"),
+    )
+    .unwrap();
+    let set = xodvox_eval::load_dataset(dir.path()).unwrap();
+    let cats: Vec<_> = set.clips.iter().map(|c| c.category).collect();
+    assert_eq!(cats, [Category::Dataset, Category::Formant]);
+    assert_eq!(set.clips[1].style.as_deref(), Some("formant"));
+    assert_eq!(Category::Formant.name(), "formant");
+
+    let (engines, _) = prepare_engines(
+        &[EngineKind::Neural(xodvox_infer::BackendKind::Tract)],
+        &EngineOptions::default(),
+    );
+    let neural = &engines[0];
+    let task = Task::pitch(4.0);
+    let render = |style| neural.render_style(&x, 48_000, task, style).unwrap().audio;
+    let (plain, natural, formant) = (
+        render(None),
+        render(Some("natural")),
+        render(Some("formant")),
+    );
+    assert_eq!(plain, natural, "no style = the model's first style");
+    let diff = plain
+        .iter()
+        .zip(&formant)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff > 1e-3, "the formant style renders differently: {diff}");
+    assert_eq!(
+        render(Some("no-such-style")),
+        plain,
+        "unknown styles use style 0"
+    );
+}

@@ -46,5 +46,6 @@ pub(super) fn speech_clip(program: &Path, seconds: f64) -> Result<Clip> {
             "{} -v en-us -s 160 \"{text}\", resampled {sr}→48000 Hz",
             program.display()
         ),
+        style: None,
     })
 }

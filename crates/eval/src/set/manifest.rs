@@ -54,9 +54,15 @@ pub fn load_dataset(dir: &Path) -> Result<EvalSet> {
                 "input is {sr} Hz but target is {target_sr} Hz"
             )));
         }
+        let style = field_str("style").ok();
+        let category = if style.as_deref() == Some("formant") {
+            Category::Formant
+        } else {
+            Category::Dataset
+        };
         clips.push(Clip {
             id: sanitize_id(&id),
-            category: Category::Dataset,
+            category,
             sample_rate: sr,
             audio,
             truth: Truth::Targets(vec![(task, target)]),
@@ -65,8 +71,9 @@ pub fn load_dataset(dir: &Path) -> Result<EvalSet> {
             source: format!(
                 "{} (style {})",
                 field_str("source").unwrap_or_default(),
-                field_str("style").unwrap_or_default()
+                style.clone().unwrap_or_default()
             ),
+            style,
         });
     }
     if clips.is_empty() {

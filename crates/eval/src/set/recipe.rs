@@ -71,6 +71,7 @@ fn additive_clip(
         pitch_segments,
         tasks: None,
         source,
+        style: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn event_clip(id: &str, len: usize, events: Vec<Event>, source: String) -> Clip 
         pitch_segments: Vec::new(),
         tasks: None,
         source,
+        style: None,
     }
 }
 
