@@ -427,3 +427,15 @@ def test_cli_truth_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "truth: 2/2 pairs (100%)" in captured.err
     manifest = load_manifest(out / "manifest.jsonl", verify_hashes=True)
     assert len(manifest.entries) == 2
+
+
+def test_cli_truth_bad_options_are_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xodvox_train.cli import main
+
+    out = tmp_path / "bad"
+    assert main(["truth", str(out), "--pairs", "4", "--test-fraction", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xodvox-train truth: --test-fraction must be in [0, 1)"), err
+    assert "Traceback" not in err

@@ -378,7 +378,11 @@ def run(args: argparse.Namespace) -> int:
         formant_fraction=args.formant_fraction,
         jobs=args.jobs,
     )
-    manifest, meter = build(args.out, options, progress=not args.quiet)
+    try:
+        manifest, meter = build(args.out, options, progress=not args.quiet)
+    except ValueError as err:
+        print(f"xodvox-train truth: {err}", file=sys.stderr)
+        return 2
     counts = split_counts(options.pairs, options.val_fraction, options.test_fraction)
     print(
         f"wrote {manifest} ({options.pairs} pairs: {counts['train']} train, {counts['val']} val, "
