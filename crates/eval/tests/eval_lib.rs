@@ -294,7 +294,12 @@ fn report_renders_with_every_engine() {
 fn external_tools_match_the_conventions_when_installed() {
     // Rubber Band and SoX must produce the duration XodVox asks for (within a few ms before the
     // length fit), which proves the duration-ratio / speed-factor conversion.
+    // scripts/test installs both and sets XODVOX_REQUIRE_TOOLS: there a missing tool fails.
     if find_program("rubberband", None).is_none() || find_program("sox", None).is_none() {
+        assert!(
+            std::env::var_os("XODVOX_REQUIRE_TOOLS").is_none(),
+            "XODVOX_REQUIRE_TOOLS is set but rubberband or sox is not on PATH"
+        );
         eprintln!("rubberband or sox not installed; skipping");
         return;
     }
