@@ -223,7 +223,7 @@ fn backend_or_skip(kind: BackendKind, b: &ModelBundle) -> Option<Box<dyn PhaseBa
         Ok(be) => Some(be),
         Err(e)
             if std::env::var_os("XODVOX_REQUIRE_ALL_BACKENDS").is_none()
-                && format!("{e}").contains("not available") =>
+                && matches!(e, xodvox_infer::InferError::Unavailable(..)) =>
         {
             eprintln!("skipping {kind:?}: {e}");
             None
