@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use xodvox_dsp::PhaseEngine;
-use xodvox_infer::{offline_engine, style_display_name, BackendKind, BatchOptions, ModelBundle};
+use xodvox_infer::{
+    offline_engine, style_display_name, style_position, BackendKind, BatchOptions, ModelBundle,
+};
 
 use crate::errors::{CliError, ExitKind};
 
@@ -34,11 +36,7 @@ impl NeuralSetup {
     /// # Errors
     /// Usage error naming the model's styles when `name` is not one of them.
     pub fn style_index(&self, name: &str) -> Result<usize, CliError> {
-        let wanted = name.trim();
-        let found = self.styles.iter().position(|s| {
-            s.eq_ignore_ascii_case(wanted) || style_display_name(s).eq_ignore_ascii_case(wanted)
-        });
-        found.ok_or_else(|| {
+        style_position(&self.styles, name).ok_or_else(|| {
             let known = if self.styles.is_empty() {
                 "the model has no style control".to_string()
             } else {

@@ -28,8 +28,8 @@ pub use bundle::ModelBundle;
 pub use engine::NeuralPhaseEngine;
 pub use error::{FramingError, InferError, ProcessorError};
 pub use meta::{
-    style_display_name, ModelMeta, PhaseOutput, PitchPath, StateSpec, StepSpec, ADVANCE_INPUT,
-    LOCK_INPUT,
+    style_display_name, style_position, ModelMeta, PhaseOutput, PitchPath, StateSpec, StepSpec,
+    ADVANCE_INPUT, LOCK_INPUT,
 };
 pub use processor::{
     build_realtime_engine, check_framing, NeuralAvailability, Preset, Processor, ProcessorControls,

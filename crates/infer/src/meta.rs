@@ -429,10 +429,7 @@ impl ModelMeta {
     /// Index of the style called `name`: its name in the bundle or its display name
     /// ([`style_display_name`]), ignoring case and surrounding spaces.
     pub fn find_style(&self, name: &str) -> Option<usize> {
-        let name = name.trim();
-        self.style_names().iter().position(|s| {
-            s.eq_ignore_ascii_case(name) || style_display_name(s).eq_ignore_ascii_case(name)
-        })
+        style_position(&self.style_names(), name)
     }
 
     /// Writes the control vector for `controls` into `out` (length `n_controls`), clamping
@@ -516,6 +513,15 @@ fn validate_step(
         }
     }
     Ok(())
+}
+
+/// Index of the style called `name` among `styles` (a bundle's style names): by its bundle
+/// name or its display name ([`style_display_name`]), ignoring case and surrounding spaces.
+pub fn style_position(styles: &[String], name: &str) -> Option<usize> {
+    let name = name.trim();
+    styles.iter().position(|s| {
+        s.eq_ignore_ascii_case(name) || style_display_name(s).eq_ignore_ascii_case(name)
+    })
 }
 
 /// The name a producer sees for the style called `style` in a bundle (the plugin's Style

@@ -254,7 +254,8 @@ impl RealtimePhaseEngine {
     /// Collects the worker's result for frame `id`; false if it is not (yet) there.
     fn collect(&mut self, id: u64) -> bool {
         let wait = self.mode == WaitMode::Offline && !self.stalled;
-        let deadline = Instant::now() + self.offline_timeout;
+        // The clock is read only when this call may wait (never in real time).
+        let deadline = wait.then(|| Instant::now() + self.offline_timeout);
         loop {
             while receive(&mut self.from_worker, &mut self.reply) {
                 let got = id_from(&self.reply[..2]);
@@ -263,9 +264,9 @@ impl RealtimePhaseEngine {
                 }
                 // Older replies (after misses) are dropped.
             }
-            if !wait || !self.held_sent {
+            let Some(deadline) = deadline.filter(|_| self.held_sent) else {
                 return false;
-            }
+            };
             if Instant::now() > deadline {
                 self.stalled = true;
                 self.status.offline_timeouts.fetch_add(1, Ordering::Relaxed);

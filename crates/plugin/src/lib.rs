@@ -25,7 +25,7 @@ use crate::dsp::{
 };
 use crate::idle::IdleDetector;
 use crate::model::ModelSetting;
-use xodvox_infer::style_display_name;
+use xodvox_infer::{style_display_name, style_position};
 
 /// Highest host sample rate the plugin converts to and from its 48 kHz engine (128 × 48
 /// kHz); above it, and wherever [`host_rate_supported`] says no, audio passes through
@@ -169,14 +169,9 @@ impl XodVoxParams {
                     .unwrap_or_else(|| v.to_string())
             }))
             .with_string_to_value(Arc::new(move |s| {
-                let s = s.trim();
-                styles
-                    .iter()
-                    .position(|n| {
-                        n.eq_ignore_ascii_case(s) || style_display_name(n).eq_ignore_ascii_case(s)
-                    })
+                style_position(&styles, s)
                     .map(|i| i as i32)
-                    .or_else(|| s.parse().ok())
+                    .or_else(|| s.trim().parse().ok())
             })),
             engine: EnumParam::new(
                 "Engine",
