@@ -94,16 +94,15 @@ impl<T: Send + 'static, E: MainThreadExecutor<T> + 'static> WorkerThread<T, E> {
 
 impl<T, E> Drop for WorkerThread<T, E> {
     fn drop(&mut self) {
-        // The thread is shut down and joined when the handle is dropped
-        self.tasks_sender
-            .send(Message::Shutdown)
-            .expect("Failed while sending worker thread shutdown request");
-        self.join_handle
-            .take()
-            // Only possible if the WorkerThread got dropped twice, somehow?
-            .expect("Missing Worker thread JoinHandle")
-            .join()
-            .expect("Worker thread panicked");
+        // The thread is shut down and joined when the handle is dropped.
+        // XodVox patch 5: this runs inside the host's call that deletes the plugin (an
+        // `extern "C"` function that cannot unwind), so a panic here aborts the host. A
+        // worker that has already stopped (its receiver is gone) needs no shutdown request,
+        // and a worker that panicked has nothing left to join: neither is an error here.
+        let _ = self.tasks_sender.send(Message::Shutdown);
+        if let Some(handle) = self.join_handle.take() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -145,14 +144,15 @@ where
 {
     loop {
         match tasks_receiver.recv() {
+            // XodVox patch 5: a task whose plugin instance is gone is skipped. Upstream
+            // stopped the worker here, but the worker is shared by every instance in the
+            // process (`HANDLE_MAP`), and its `Drop` then found the channel closed and
+            // panicked (pluginval's "Fuzz parameters" deleting an instance with a task still
+            // queued: "Failed while sending worker thread shutdown request", host aborted).
             Ok(Message::Task((task, executor))) => match executor.upgrade() {
                 Some(e) => e.execute(task, true),
                 None => {
-                    nice_trace!(
-                        "Received a new task but the executor is no longer alive, shutting down \
-                         worker"
-                    );
-                    return;
+                    nice_trace!("Received a task whose executor is no longer alive, skipped");
                 }
             },
             Ok(Message::Shutdown) => return,
