@@ -2,11 +2,14 @@
 //! conversion at the edges, exact length, finite output, and clear errors for a missing or
 //! broken bundle.
 
+mod common;
+use common::crate_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny")
+    crate_dir().join("../../fixtures/models/tiny")
 }
 
 fn write_wav(path: &Path, rate: u32, channels: u16, frames: usize) {

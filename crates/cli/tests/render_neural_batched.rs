@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use xodvox_dsp::{render_offline, RenderSettings};
 use xodvox_infer::{load_backend, BackendKind, ModelBundle, NeuralPhaseEngine};
@@ -38,7 +36,7 @@ fn frame_by_frame(input: &[Vec<f32>]) -> Vec<Vec<f32>> {
 #[test]
 fn cli_neural_render_equals_the_frame_by_frame_render_on_real_audio() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo.flac");
+    let demo = crate_dir().join("../../assets/demo.flac");
     let input = path_in(&dir, "in.wav");
     let output = path_in(&dir, "out.wav");
     sox_convert(&demo, &input, &["-e", "floating-point", "-b", "32"]);

@@ -1,6 +1,9 @@
 //! Golden vectors shared with the Python training package (`fixtures/golden/stft/`, written
 //! by `python -m xodvox_train.golden` with torch.stft/torch.istft). Both sides must agree.
 
+mod common;
+use common::crate_dir;
+
 use std::path::PathBuf;
 
 use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
@@ -9,7 +12,7 @@ use xodvox_dsp::transient::TransientDetector;
 use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/stft")
+    crate_dir().join("../../fixtures/golden/stft")
 }
 
 fn read_f32(name: &str) -> Vec<f32> {
@@ -165,7 +168,7 @@ fn streaming_analysis_frames_are_the_golden_stft_frames() {
 /// frames and lock phases identically on them.
 #[test]
 fn classic_engine_matches_the_training_port() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/classic");
+    let dir = crate_dir().join("../../fixtures/golden/classic");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let frames = meta["num_frames"].as_u64().unwrap() as usize;

@@ -18,13 +18,16 @@
 //! 1024 (|Δmag| = 0); only the phase differs (rigid: bin 1024's own; fill: integrated), a
 //! complex difference of 1.1e-4·M on a bin of 1.3e-3·M.
 
+mod common;
+use common::crate_dir;
+
 use std::path::{Path, PathBuf};
 
 use num_complex::Complex32;
 use xodvox_dsp::{ShiftInput, SpectralShifter};
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/golden/shift")
+    crate_dir().join("../../fixtures/golden/shift")
 }
 
 fn read_f32(name: &str) -> Vec<f32> {

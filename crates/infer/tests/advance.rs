@@ -2,7 +2,9 @@
 //! what the engines feed a model that lists `advance`, and the first frame after a reset of
 //! an `increment` model taking its analysis phase, inline and in the real-time wrapper.
 
-use std::path::PathBuf;
+mod common;
+use common::crate_dir;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -18,7 +20,7 @@ const BINS: usize = 1025;
 const ROTATION: f32 = 0.3;
 
 fn fixture_json() -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny/model.json");
+    let p = crate_dir().join("../../fixtures/models/tiny/model.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 

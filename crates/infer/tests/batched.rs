@@ -3,7 +3,9 @@
 //! fixtures' and the shipped model; a backend that cannot run blocks falls back to the
 //! classical phase frame by frame, counted.
 
-use std::path::PathBuf;
+mod common;
+use common::crate_dir;
+
 use std::sync::Arc;
 
 use xodvox_dsp::{
@@ -15,12 +17,7 @@ use xodvox_infer::{
 };
 
 fn fixture(name: &str) -> ModelBundle {
-    ModelBundle::from_dir(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/models")
-            .join(name),
-    )
-    .unwrap()
+    ModelBundle::from_dir(&crate_dir().join("../../fixtures/models").join(name)).unwrap()
 }
 
 /// Two channels of a glide, a tone and clicks (transient resets), 0.75 s.

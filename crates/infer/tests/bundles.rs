@@ -1,11 +1,14 @@
 //! Broken bundles are refused with an error that names the problem.
 
+mod common;
+use common::crate_dir;
+
 use std::path::{Path, PathBuf};
 
 use xodvox_infer::{load_backend, BackendKind, ModelBundle};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny")
+    crate_dir().join("../../fixtures/models/tiny")
 }
 
 fn copy_fixture(dir: &Path) {

@@ -5,6 +5,9 @@
 //! deviations (from the vocoder's analysis of the golden signal) must match the ones the
 //! training side computed for `io.json`.
 
+mod common;
+use common::crate_dir;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +25,7 @@ fn fixture() -> PathBuf {
 
 /// `fixtures/models/NAME`: `tiny` (with `advance`) or `lock` (with `advance` and `lock`).
 fn fixture_named(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/models/{name}"))
+    crate_dir().join(format!("../../fixtures/models/{name}"))
 }
 
 /// The fixtures whose `io.json` the parity tests replay.

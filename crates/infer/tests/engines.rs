@@ -2,7 +2,9 @@
 //! wrapper's offline mode against the inline engine, and deadline misses falling back to the
 //! classical phase without clicks.
 
-use std::path::PathBuf;
+mod common;
+use common::crate_dir;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,10 +16,7 @@ use xodvox_infer::{
 };
 
 fn bundle() -> ModelBundle {
-    ModelBundle::from_dir(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny"),
-    )
-    .unwrap()
+    ModelBundle::from_dir(&crate_dir().join("../../fixtures/models/tiny")).unwrap()
 }
 
 fn sine(freq: f64, len: usize) -> Vec<f32> {
@@ -160,12 +159,8 @@ fn identity_gain_model_renders_the_classical_engine_times_its_gain() {
 }
 
 fn renders_like_the_classical_engine_times(fixture: &str, gain: f32) {
-    let b = ModelBundle::from_dir(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/models")
-            .join(fixture),
-    )
-    .unwrap();
+    let b =
+        ModelBundle::from_dir(&crate_dir().join("../../fixtures/models").join(fixture)).unwrap();
     assert!(b.meta.has_advance());
     assert_eq!(b.meta.gain_db.is_some(), gain != 1.0);
     // Two partials that glide plus clicks, stereo with different levels.

@@ -4,7 +4,8 @@
 //! moving; bad settings are refused by name; a neural model whose network is the identity
 //! with a constant gain renders the classical engine times that gain through it.
 
-use std::path::PathBuf;
+mod common;
+use common::crate_dir;
 
 use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_infer::{
@@ -15,9 +16,7 @@ use xodvox_infer::{
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn fixture(name: &str) -> ModelBundle {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/models")
-        .join(name);
+    let dir = crate_dir().join("../../fixtures/models").join(name);
     ModelBundle::from_dir(&dir).unwrap()
 }
 

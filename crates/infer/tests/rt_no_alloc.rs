@@ -2,7 +2,8 @@
 //! allocator records allocations made on the test (audio) thread only; the worker thread's
 //! inference allocations are not counted.
 
-use std::path::PathBuf;
+mod common;
+use common::crate_dir;
 
 use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_dsp::{Controls, Stretcher, StretcherConfig};
@@ -23,9 +24,7 @@ fn real_time_gain_model_does_not_allocate_on_the_audio_thread() {
 }
 
 fn audio_thread_does_not_allocate(fixture: &str) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/models")
-        .join(fixture);
+    let dir = crate_dir().join("../../fixtures/models").join(fixture);
     let bundle = ModelBundle::from_dir(&dir).unwrap();
     let backend = load_backend(BackendKind::Tract, &bundle).unwrap();
     let engine =

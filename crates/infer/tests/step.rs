@@ -4,7 +4,9 @@
 //! through the inline engine, and a real-time worker whose states see every frame in order
 //! (or restart coherently when frames could not reach it).
 
-use std::path::PathBuf;
+mod common;
+use common::crate_dir;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +21,7 @@ use xodvox_infer::{
 };
 
 fn tiny() -> ModelBundle {
-    ModelBundle::from_dir(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny"),
-    )
-    .unwrap()
+    ModelBundle::from_dir(&crate_dir().join("../../fixtures/models/tiny")).unwrap()
 }
 
 /// Loads `kind`, or `None` (with a note) when its runtime is not available here and
