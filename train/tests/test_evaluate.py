@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xodvox_train.evaluate import evaluate, find_xodvox, load_bundle, markdown_table
+from xodvox_train.evaluate import evaluate, load_bundle, markdown_table
 
 
 def tiny_bundle(repo_root: Path) -> Path:
@@ -31,20 +31,20 @@ def test_model_metrics_without_classical_engine(repo_root: Path, tiny_manifest: 
         assert f"| {style} | {m['examples']} |" in markdown_table(report)
 
 
-@pytest.mark.skipif(find_xodvox(None) is None, reason="xodvox binary not built")
-def test_classical_engine_side_by_side(repo_root: Path, tiny_manifest: Path) -> None:
-    report = evaluate(tiny_bundle(repo_root), tiny_manifest, "train")
+def test_classical_engine_side_by_side(
+    repo_root: Path, tiny_manifest: Path, xodvox_binary: Path
+) -> None:
+    report = evaluate(tiny_bundle(repo_root), tiny_manifest, "train", xodvox=xodvox_binary)
     assert set(report["summary"]) == {"model", "classical"}
     assert all("classical" in row for row in report["rows"])
 
 
-@pytest.mark.skipif(find_xodvox(None) is None, reason="xodvox binary not built")
 def test_identity_model_through_the_runtime_equals_the_classical_engine(
-    repo_root: Path, tiny_manifest: Path
+    repo_root: Path, tiny_manifest: Path, xodvox_binary: Path
 ) -> None:
     """The identity-head fixture rendered by the Rust runtime scores like the classical engine."""
     bundle = repo_root / "fixtures" / "models" / "identity"
-    report = evaluate(bundle, tiny_manifest, "val", runtime=True)
+    report = evaluate(bundle, tiny_manifest, "val", runtime=True, xodvox=xodvox_binary)
     assert set(report["summary"]) == {"model", "classical", "model_runtime"}
     for row in report["rows"]:
         a, b = row["model_runtime"]["mrstft"], row["classical"]["mrstft"]

@@ -10,6 +10,7 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import require
 
 from xodvox_train.data import ManifestError, load_manifest, manifest_row
 from xodvox_train.midi_compose import DRUM_CHANNEL, GM_SOUNDFONTS, Note, Piece, compose
@@ -24,10 +25,18 @@ from xodvox_train.midi_truth import (
 from xodvox_train.mix import mix
 
 FLUIDR3 = GM_SOUNDFONTS[0]
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None or not Path(FLUIDR3).is_file(),
-    reason="fluidsynth and fluid-soundfont-gm (scripts/setup installs them)",
-)
+
+
+@pytest.fixture
+def fluidsynth() -> None:
+    """fluidsynth and the FluidR3 soundfont: skipped without them, failed under CI."""
+    require(
+        shutil.which("fluidsynth") is not None and Path(FLUIDR3).is_file(),
+        "fluidsynth and fluid-soundfont-gm (scripts/setup installs them)",
+    )
+
+
+needs_fluidsynth = pytest.mark.usefixtures("fluidsynth")
 
 
 def test_pieces_are_deterministic_and_cover_every_family() -> None:

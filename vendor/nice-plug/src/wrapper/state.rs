@@ -145,7 +145,7 @@ pub(crate) unsafe fn deserialize_object<P: Plugin>(
         let param_ptr = match params_getter(param_id_str.as_str()) {
             Some(ptr) => ptr,
             None => {
-                #[cfg(debug_assertions)]
+                // XodVox patch 6: logged in every profile (this cfg left variables unused in release).
                 crate::nice_warn!("Unknown parameter: {}", param_id_str);
                 continue;
             }
@@ -171,7 +171,7 @@ pub(crate) unsafe fn deserialize_object<P: Plugin>(
                 (ParamPtr::EnumParam(p), ParamValue::String(id)) => {
                     let deserialized_enum = (*p).set_from_id(id);
                     if !deserialized_enum {
-                        #[cfg(debug_assertions)]
+                        // XodVox patch 6: logged in every profile (this cfg left variables unused in release).
                         crate::nice_warn!(
                             "Unknown ID {:?} for enum parameter \"{}\"",
                             id,
@@ -180,7 +180,7 @@ pub(crate) unsafe fn deserialize_object<P: Plugin>(
                     }
                 }
                 (param_ptr, param_value) => {
-                    #[cfg(debug_assertions)]
+                    // XodVox patch 6: logged in every profile (this cfg left variables unused in release).
                     crate::nice_warn!(
                         "Invalid serialized value {:?} for parameter \"{}\" ({:?})",
                         param_value,

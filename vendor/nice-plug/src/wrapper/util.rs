@@ -27,7 +27,8 @@ const SSE_FTZ_BIT: u32 = 1 << 15;
 #[cfg(all(not(miri), target_arch = "aarch64", feature = "unsafe_flush_denormals"))]
 const AARCH64_FTZ_BIT: u64 = 1 << 24;
 
-#[cfg(all(debug_assertions, feature = "assert_process_allocs"))]
+// XodVox patch 6: the allocation check follows the feature alone, in any profile.
+#[cfg(feature = "assert_process_allocs")]
 #[global_allocator]
 static A: nice_assert_no_alloc::AllocDisabler = nice_assert_no_alloc::AllocDisabler;
 
@@ -196,10 +197,12 @@ pub fn process_wrapper<T, F: FnOnce() -> T>(f: F) -> T {
     // Make sure FTZ is always enabled, even if the host doesn't do it for us
     let _ftz_guard = ScopedFtz::enable();
 
-    #[cfg(all(debug_assertions, feature = "assert_process_allocs"))]
+    // XodVox patch 6: the allocation check follows the feature alone, in any profile.
+    #[cfg(feature = "assert_process_allocs")]
     return nice_assert_no_alloc::assert_no_alloc(f);
 
-    #[cfg(not(all(debug_assertions, feature = "assert_process_allocs")))]
+    // XodVox patch 6: the allocation check follows the feature alone, in any profile.
+    #[cfg(not(feature = "assert_process_allocs"))]
     return f();
 }
 
