@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
+use xodvox_eval::bench::BENCH_TASKS;
+use xodvox_eval::engines::{find_program, tool_argv};
+use xodvox_eval::EngineKind;
 use xodvox_infer::{available_backends, load_backend, ModelBundle};
 
 use crate::args::BenchArgs;
@@ -20,27 +23,24 @@ use crate::bench_realtime::time_processor;
 use crate::errors::{CliError, ExitKind, Tag};
 use crate::signal::{test_signal, BENCH_SAMPLE_RATE, SIGNAL_SEED};
 
-/// One processing task, expressed in each tool's own convention.
+/// One timed task: `xodvox eval`'s bench tasks ([`BENCH_TASKS`], the one list both benches
+/// time) with this table's label.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Task {
     /// Label in the table.
     pub name: &'static str,
-    /// Duration ratio (output length / input length).
-    pub stretch: f64,
-    /// Pitch shift in semitones.
-    pub pitch_semitones: f64,
+    /// Duration ratio and pitch shift.
+    pub spec: xodvox_eval::Task,
 }
 
 const TASKS: [Task; 2] = [
     Task {
         name: "stretch x1.5",
-        stretch: 1.5,
-        pitch_semitones: 0.0,
+        spec: BENCH_TASKS[0],
     },
     Task {
         name: "pitch +3 st",
-        stretch: 1.0,
-        pitch_semitones: 3.0,
+        spec: BENCH_TASKS[1],
     },
 ];
 
@@ -122,7 +122,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;
     let external = external_commands(&exe);
     for (engine, program, build) in external {
-        if !program.is_file() && find_in_path(&program).is_none() {
+        if !program.is_file() && find_program(&program.to_string_lossy(), None).is_none() {
             notes.push(format!(
                 "{engine}: skipped, `{}` is not installed",
                 program.display()
@@ -178,12 +178,14 @@ fn external_commands(exe: &Path) -> Vec<(&'static str, PathBuf, ArgvBuilder)> {
             },
         ),
         ("rubberband -3 (R3)", "rubberband".into(), |t, i, o| {
-            rubberband_argv("-3", t, i, o)
+            tool_argv(EngineKind::RubberbandR3, t.spec, i, o)
         }),
         ("rubberband -2 (R2)", "rubberband".into(), |t, i, o| {
-            rubberband_argv("-2", t, i, o)
+            tool_argv(EngineKind::RubberbandR2, t.spec, i, o)
         }),
-        ("sox tempo / pitch", "sox".into(), sox_argv),
+        ("sox tempo / pitch", "sox".into(), |t, i, o| {
+            tool_argv(EngineKind::Sox, t.spec, i, o)
+        }),
     ]
 }
 
@@ -193,38 +195,9 @@ fn xodvox_argv(task: Task, input: &Path, output: &Path) -> Vec<OsString> {
         input.into(),
         output.into(),
         "--quiet".into(),
-        format!("--stretch={}", task.stretch).into(),
-        format!("--pitch={}", task.pitch_semitones).into(),
+        format!("--stretch={}", task.spec.stretch).into(),
+        format!("--pitch={}", task.spec.pitch_semitones).into(),
     ]
-}
-
-/// Rubber Band: `-t` is a duration ratio (like XodVox), `-p` semitones.
-fn rubberband_argv(engine_flag: &str, task: Task, input: &Path, output: &Path) -> Vec<OsString> {
-    vec![
-        engine_flag.into(),
-        "-q".into(),
-        "-t".into(),
-        task.stretch.to_string().into(),
-        "-p".into(),
-        task.pitch_semitones.to_string().into(),
-        input.into(),
-        output.into(),
-    ]
-}
-
-/// SoX: `tempo` takes a SPEED factor (1 / duration ratio), `pitch` takes cents.
-fn sox_argv(task: Task, input: &Path, output: &Path) -> Vec<OsString> {
-    let mut argv: Vec<OsString> = vec![input.into(), output.into()];
-    if task.stretch != 1.0 {
-        argv.extend(["tempo".into(), format!("{:.6}", 1.0 / task.stretch).into()]);
-    }
-    if task.pitch_semitones != 0.0 {
-        argv.extend([
-            "pitch".into(),
-            format!("{}", task.pitch_semitones * 100.0).into(),
-        ]);
-    }
-    argv
 }
 
 /// Runs `measure` `runs` times and keeps the fastest (seconds, output seconds).
@@ -245,8 +218,8 @@ pub(crate) fn best_of(
 fn time_xodvox_in_process(signal: &[Vec<f32>], task: Task, runs: u32) -> anyhow::Result<Row> {
     let settings = RenderSettings {
         sample_rate: f64::from(BENCH_SAMPLE_RATE),
-        stretch: task.stretch,
-        pitch_semitones: task.pitch_semitones,
+        stretch: task.spec.stretch,
+        pitch_semitones: task.spec.pitch_semitones,
         ..RenderSettings::default()
     };
     let (seconds, output_seconds) = best_of(runs, || {
@@ -334,13 +307,6 @@ fn time_command(
     Ok((seconds, output_seconds))
 }
 
-fn find_in_path(program: &Path) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
 fn write_f32_wav(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> anyhow::Result<()> {
     let spec = hound::WavSpec {
         channels: u16::try_from(channels.len())?,
@@ -400,20 +366,6 @@ fn format_table(rows: &[Row], notes: &[String], audio_seconds: f64, runs: u32) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn conventions_of_external_tools() {
-        let (i, o) = (Path::new("in.wav"), Path::new("out.wav"));
-        let sox = sox_argv(TASKS[0], i, o);
-        assert_eq!(sox[2..], ["tempo".into(), OsString::from("0.666667")]);
-        let sox = sox_argv(TASKS[1], i, o);
-        assert_eq!(sox[2..], ["pitch".into(), OsString::from("300")]);
-        let rb = rubberband_argv("-3", TASKS[0], i, o);
-        assert_eq!(
-            rb[2..6],
-            ["-t".into(), "1.5".into(), "-p".into(), OsString::from("0")]
-        );
-    }
 
     #[test]
     fn table_has_ratio_columns() {

@@ -145,8 +145,8 @@ pub(crate) fn time_batched_in_process(
 fn neural_settings(task: Task, bundle: &ModelBundle) -> RenderSettings {
     RenderSettings {
         sample_rate: f64::from(BENCH_SAMPLE_RATE),
-        stretch: task.stretch,
-        pitch_semitones: task.pitch_semitones,
+        stretch: task.spec.stretch,
+        pitch_semitones: task.spec.pitch_semitones,
         n_fft: bundle.meta.n_fft,
         hop: bundle.meta.hop,
         pitch_mode: bundle.meta.pitch_path.mode(),

@@ -26,7 +26,7 @@ pub(crate) fn time_processor(
     runs: u32,
     model: Option<(&ModelBundle, BackendKind, &str)>,
 ) -> anyhow::Result<Option<Row>> {
-    if task.stretch != 1.0 {
+    if task.spec.stretch != 1.0 {
         return Ok(None);
     }
     let preset = Preset {
@@ -41,7 +41,7 @@ pub(crate) fn time_processor(
             anyhow::bail!("{}", p.availability().message());
         }
         p.set_controls(ProcessorControls {
-            pitch_semitones: task.pitch_semitones,
+            pitch_semitones: task.spec.pitch_semitones,
             style: 0,
             neural: model.is_some(),
         });

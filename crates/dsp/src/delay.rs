@@ -126,11 +126,18 @@ impl DelayLine {
             self.tap(i + 1),
             self.tap(i + 2),
         );
-        let c1 = 0.5 * (y1 - ym1);
-        let c2 = ym1 - 2.5 * y0 + 2.0 * y1 - 0.5 * y2;
-        let c3 = 0.5 * (y2 - ym1) + 1.5 * (y0 - y1);
-        ((c3 * frac + c2) * frac + c1) * frac + y0
+        cubic_hermite(ym1, y0, y1, y2, frac)
     }
+}
+
+/// 4-point cubic Hermite (Catmull-Rom) interpolation between `y0` (`frac` 0) and `y1`
+/// (`frac` 1), with the neighbours `ym1` before and `y2` after; exact at the two ends.
+#[inline]
+pub fn cubic_hermite(ym1: f32, y0: f32, y1: f32, y2: f32, frac: f32) -> f32 {
+    let c1 = 0.5 * (y1 - ym1);
+    let c2 = ym1 - 2.5 * y0 + 2.0 * y1 - 0.5 * y2;
+    let c3 = 0.5 * (y2 - ym1) + 1.5 * (y0 - y1);
+    ((c3 * frac + c2) * frac + c1) * frac + y0
 }
 
 #[cfg(test)]

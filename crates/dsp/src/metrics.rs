@@ -74,51 +74,64 @@ pub fn rms(signal: &[f32]) -> f64 {
     (signal.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / signal.len().max(1) as f64).sqrt()
 }
 
-/// Multi-resolution STFT distance (spectral convergence + mean absolute log-magnitude
-/// difference, averaged over FFT sizes 512, 1024, 2048 with hop n/4). 0 for identical
-/// signals. Lengths are truncated to the shorter one.
-pub fn multi_resolution_stft_distance(reference: &[f32], test: &[f32]) -> f64 {
+/// Floor of the log-magnitude comparisons, dB below the reference's loudest bin. Without a
+/// relative floor, an engine that leaves noise at −120 dB where the exact reference is digital
+/// silence is punished as much as an audible error (an absolute floor).
+pub const FLOOR_DB: f64 = -80.0;
+
+fn magnitudes(signal: &[f32], n_fft: usize, hop: usize) -> Vec<Vec<f64>> {
+    stft(signal, StftConfig { n_fft, hop })
+        .into_iter()
+        .map(|f| f.iter().map(|c| f64::from(c.norm())).collect())
+        .collect()
+}
+
+fn max_of(frames: &[Vec<f64>]) -> f64 {
+    frames.iter().flatten().copied().fold(0.0, f64::max)
+}
+
+/// Multi-resolution STFT distance with a relative floor: for FFT sizes 512, 1024 and 2048
+/// (hop n/4), spectral convergence `‖|B| − |A|‖ / ‖A‖` plus the mean absolute difference of
+/// natural-log magnitudes, both floored at [`FLOOR_DB`] below the reference's loudest bin;
+/// averaged over the sizes. 0 for identical signals; lengths are cut to the shorter.
+pub fn mrstft_distance(reference: &[f32], test: &[f32]) -> f64 {
     let len = reference.len().min(test.len());
     let sizes = [512usize, 1024, 2048];
     let mut total = 0.0;
     for &n in &sizes {
-        let cfg = StftConfig {
-            n_fft: n,
-            hop: n / 4,
-        };
-        let a = stft(&reference[..len], cfg);
-        let b = stft(&test[..len], cfg);
+        let a = magnitudes(&reference[..len], n, n / 4);
+        let b = magnitudes(&test[..len], n, n / 4);
+        let floor = (max_of(&a) * 10f64.powf(FLOOR_DB / 20.0)).max(1e-12);
         let (mut diff2, mut ref2, mut logd, mut count) = (0.0f64, 0.0f64, 0.0f64, 0usize);
         for (fa, fb) in a.iter().zip(&b) {
-            for (x, y) in fa.iter().zip(fb) {
-                let (ma, mb) = (x.norm() as f64, y.norm() as f64);
-                diff2 += (mb - ma).powi(2);
-                ref2 += ma * ma;
-                logd += ((mb + 1e-5).ln() - (ma + 1e-5).ln()).abs();
+            for (&x, &y) in fa.iter().zip(fb) {
+                diff2 += (y - x).powi(2);
+                ref2 += x * x;
+                logd += (y.max(floor).ln() - x.max(floor).ln()).abs();
                 count += 1;
             }
         }
-        total += (diff2 / ref2.max(1e-300)).sqrt() + logd / count.max(1) as f64;
+        total += (diff2 / ref2.max(1e-30)).sqrt() + logd / count.max(1) as f64;
     }
     total / sizes.len() as f64
 }
 
-/// Log-spectral distance in dB (RMS over bins of the dB difference, mean over frames),
-/// n_fft 2048, hop 512.
-pub fn log_spectral_distance(reference: &[f32], test: &[f32]) -> f64 {
+/// Log-spectral distance in dB with a relative floor: per frame (n_fft 2048, hop 512) the RMS
+/// over bins of the dB difference of the power spectra, both floored at [`FLOOR_DB`] below
+/// the reference's loudest bin; mean over frames. 0 for identical signals.
+pub fn lsd_db(reference: &[f32], test: &[f32]) -> f64 {
     let len = reference.len().min(test.len());
-    let cfg = StftConfig::default();
-    let a = stft(&reference[..len], cfg);
-    let b = stft(&test[..len], cfg);
+    let a = magnitudes(&reference[..len], 2048, 512);
+    let b = magnitudes(&test[..len], 2048, 512);
+    let floor = (max_of(&a) * 10f64.powf(FLOOR_DB / 20.0)).max(1e-12);
     let mut sum = 0.0;
     for (fa, fb) in a.iter().zip(&b) {
-        let mut s = 0.0;
-        for (x, y) in fa.iter().zip(fb) {
-            let d = 10.0
-                * ((x.norm_sqr() as f64 + 1e-10).log10() - (y.norm_sqr() as f64 + 1e-10).log10());
-            s += d * d;
-        }
-        sum += (s / fa.len() as f64).sqrt();
+        let s: f64 = fa
+            .iter()
+            .zip(fb)
+            .map(|(&x, &y)| (20.0 * (y.max(floor) / x.max(floor)).log10()).powi(2))
+            .sum();
+        sum += (s / fa.len().max(1) as f64).sqrt();
     }
     sum / a.len().max(1) as f64
 }
@@ -144,11 +157,13 @@ mod tests {
     #[test]
     fn distances_are_zero_for_identical_and_grow_with_error() {
         let a = sine(440.0, 48_000.0, 24_000);
-        assert_eq!(multi_resolution_stft_distance(&a, &a), 0.0);
-        assert_eq!(log_spectral_distance(&a, &a), 0.0);
+        assert_eq!(mrstft_distance(&a, &a), 0.0);
+        assert_eq!(lsd_db(&a, &a), 0.0);
         let b = sine(466.16, 48_000.0, 24_000);
-        assert!(multi_resolution_stft_distance(&a, &b) > 0.5);
-        assert!(log_spectral_distance(&a, &b) > 3.0);
+        // A semitone apart: 0.62 and 1.9 dB (the floor 80 dB under the reference's peak keeps
+        // the empty bins out of the LSD).
+        assert!(mrstft_distance(&a, &b) > 0.5);
+        assert!(lsd_db(&a, &b) > 1.5);
         assert!(error_db(&a, &a) < -200.0);
         assert!((correlation(&a, &a) - 1.0).abs() < 1e-12);
     }

@@ -1,88 +1,20 @@
-//! Quality measures. Distances to a reference reuse `xodvox_dsp::metrics`; this module adds the
-//! reference-free spectral convergence, pitch error on steady segments and onset error.
+//! Quality measures. Distances to a reference are `xodvox_dsp::metrics`' (the one definition of
+//! MR-STFT and LSD); this module adds the reference-free spectral convergence, pitch error on
+//! steady segments and onset error.
 
 use realfft::RealFftPlanner;
 use serde::Serialize;
 
 use crate::set::{PitchSegment, Task};
 
-pub use xodvox_dsp::metrics::{cents, log_spectral_distance, multi_resolution_stft_distance};
-use xodvox_dsp::stft::{stft, StftConfig};
-
-/// Floor of the log-magnitude comparisons, dB below the reference's loudest bin. Without a
-/// relative floor, an engine that leaves noise at −120 dB where the exact reference is digital
-/// silence is punished as much as an audible error (the `xodvox_dsp::metrics` versions use an
-/// absolute floor of 1e-5 in magnitude).
-pub const FLOOR_DB: f64 = -80.0;
-
-fn magnitudes(signal: &[f32], n_fft: usize, hop: usize) -> Vec<Vec<f64>> {
-    stft(signal, StftConfig { n_fft, hop })
-        .into_iter()
-        .map(|f| f.iter().map(|c| f64::from(c.norm())).collect())
-        .collect()
-}
-
-fn max_of(frames: &[Vec<f64>]) -> f64 {
-    frames.iter().flatten().copied().fold(0.0, f64::max)
-}
-
-/// Multi-resolution STFT distance with a relative floor: for FFT sizes 512, 1024 and 2048
-/// (hop n/4), spectral convergence `‖|B| − |A|‖ / ‖A‖` plus the mean absolute difference of
-/// natural-log magnitudes, both floored at [`FLOOR_DB`] below the reference's loudest bin;
-/// averaged over the sizes. 0 for identical signals; lengths are cut to the shorter.
-pub fn mrstft_distance(reference: &[f32], test: &[f32]) -> f64 {
-    let len = reference.len().min(test.len());
-    let sizes = [512usize, 1024, 2048];
-    let mut total = 0.0;
-    for &n in &sizes {
-        let a = magnitudes(&reference[..len], n, n / 4);
-        let b = magnitudes(&test[..len], n, n / 4);
-        let floor = (max_of(&a) * 10f64.powf(FLOOR_DB / 20.0)).max(1e-12);
-        let (mut diff2, mut ref2, mut logd, mut count) = (0.0f64, 0.0f64, 0.0f64, 0usize);
-        for (fa, fb) in a.iter().zip(&b) {
-            for (&x, &y) in fa.iter().zip(fb) {
-                diff2 += (y - x).powi(2);
-                ref2 += x * x;
-                logd += (y.max(floor).ln() - x.max(floor).ln()).abs();
-                count += 1;
-            }
-        }
-        total += (diff2 / ref2.max(1e-30)).sqrt() + logd / count.max(1) as f64;
-    }
-    total / sizes.len() as f64
-}
-
-/// Log-spectral distance in dB with a relative floor: per frame (n_fft 2048, hop 512) the RMS
-/// over bins of the dB difference of the power spectra, both floored at [`FLOOR_DB`] below
-/// the reference's loudest bin; mean over frames. 0 for identical signals.
-pub fn lsd_db(reference: &[f32], test: &[f32]) -> f64 {
-    let len = reference.len().min(test.len());
-    let a = magnitudes(&reference[..len], 2048, 512);
-    let b = magnitudes(&test[..len], 2048, 512);
-    let floor = (max_of(&a) * 10f64.powf(FLOOR_DB / 20.0)).max(1e-12);
-    let mut sum = 0.0;
-    for (fa, fb) in a.iter().zip(&b) {
-        let s: f64 = fa
-            .iter()
-            .zip(fb)
-            .map(|(&x, &y)| (20.0 * (y.max(floor) / x.max(floor)).log10()).powi(2))
-            .sum();
-        sum += (s / fa.len().max(1) as f64).sqrt();
-    }
-    sum / a.len().max(1) as f64
-}
+use xodvox_dsp::delay::cubic_hermite;
+pub use xodvox_dsp::metrics::{cents, lsd_db, mrstft_distance, FLOOR_DB};
+use xodvox_dsp::window::hann_periodic;
 
 /// FFT size of the spectral-convergence STFT (the model's framing).
 pub const SC_N_FFT: usize = 2048;
 /// Hop of the spectral-convergence STFT.
 pub const SC_HOP: usize = 512;
-
-/// Periodic Hann window of `n` samples.
-fn hann(n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos()) as f32)
-        .collect()
-}
 
 /// 4-point cubic Hermite interpolation of `x` at fractional position `pos` (0 outside);
 /// exact at integer positions.
@@ -100,11 +32,7 @@ fn sample_at(x: &[f32], pos: f64) -> f32 {
     if frac == 0.0 {
         return get(i);
     }
-    let (y0, y1, y2, y3) = (get(i - 1), get(i), get(i + 1), get(i + 2));
-    let c1 = 0.5 * (y2 - y0);
-    let c2 = y0 - 2.5 * y1 + 2.0 * y2 - 0.5 * y3;
-    let c3 = 0.5 * (y3 - y0) + 1.5 * (y1 - y2);
-    ((c3 * frac + c2) * frac + c1) * frac + y1
+    cubic_hermite(get(i - 1), get(i), get(i + 1), get(i + 2), frac)
 }
 
 /// Magnitude frames of a signal read through `position(frame_idx, sample_idx)`: frame `k`,
@@ -116,7 +44,7 @@ fn magnitude_frames(
 ) -> Vec<Vec<f32>> {
     let mut planner = RealFftPlanner::<f32>::new();
     let fft = planner.plan_fft_forward(SC_N_FFT);
-    let window = hann(SC_N_FFT);
+    let window = hann_periodic(SC_N_FFT);
     let mut buf = fft.make_input_vec();
     let mut spec = fft.make_output_vec();
     (0..frames)

@@ -1,6 +1,5 @@
 //! The report: Markdown with tables and figures, a CSV and a JSON of every number.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -291,55 +290,93 @@ fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| format!("{v:.6}"))
 }
 
+/// One row of `results.csv`: the values as the report prints them (six decimals, empty when
+/// not measured).
+#[derive(Serialize)]
+struct MeasurementRow<'a> {
+    clip: &'a str,
+    category: &'a str,
+    stretch: String,
+    pitch_semitones: String,
+    engine: &'a str,
+    mrstft: String,
+    lsd_db: String,
+    reference_exact: String,
+    spectral_convergence: String,
+    pitch_abs_cents: String,
+    onset_abs_ms: String,
+    onset_signed_ms: String,
+    onsets_missed: String,
+    length_fix: String,
+    seconds: String,
+    peak_memory_bytes: String,
+    error: &'a str,
+}
+
+/// One row of `bench.csv`.
+#[derive(Serialize)]
+struct BenchCsvRow<'a> {
+    engine: &'a str,
+    rtf_stretch: String,
+    rtf_pitch: String,
+    block_p50_us: String,
+    block_p99_us: String,
+    block_max_us: String,
+    block_budget_us: String,
+    latency_samples: String,
+    peak_memory_bytes: String,
+    note: &'a str,
+}
+
+/// Writes `rows` as CSV with a header (the `csv` crate: quoting where a field needs it).
+fn to_csv<T: Serialize>(rows: impl IntoIterator<Item = T>) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row).expect("CSV into memory");
+    }
+    String::from_utf8(w.into_inner().expect("CSV into memory")).expect("UTF-8 fields")
+}
+
+/// `v` as text, empty when not measured (integers and flags).
+fn opt_display(v: Option<impl ToString>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
 /// CSV of every measurement (header + one row per clip × task × engine).
 pub fn measurements_csv(ms: &[Measurement]) -> String {
-    let mut s = String::from(
-        "clip,category,stretch,pitch_semitones,engine,mrstft,lsd_db,reference_exact,spectral_convergence,pitch_abs_cents,onset_abs_ms,onset_signed_ms,onsets_missed,length_fix,seconds,peak_memory_bytes,error\n",
-    );
-    for m in ms {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6},{},\"{}\"",
-            m.clip,
-            m.category.name(),
-            m.task.stretch,
-            m.task.pitch_semitones,
-            m.engine,
-            opt(m.mrstft),
-            opt(m.lsd_db),
-            m.reference_exact.map_or(String::new(), |b| b.to_string()),
-            opt(m.spectral_convergence),
-            opt(m.pitch_abs_cents),
-            opt(m.onset_abs_ms),
-            opt(m.onset_signed_ms),
-            m.onsets_missed.map_or(String::new(), |v| v.to_string()),
-            m.length_fix,
-            m.seconds,
-            m.peak_memory_bytes.map_or(String::new(), |v| v.to_string()),
-            m.error.as_deref().unwrap_or("").replace('"', "'")
-        );
-    }
-    s
+    to_csv(ms.iter().map(|m| MeasurementRow {
+        clip: &m.clip,
+        category: m.category.name(),
+        stretch: m.task.stretch.to_string(),
+        pitch_semitones: m.task.pitch_semitones.to_string(),
+        engine: &m.engine,
+        mrstft: opt(m.mrstft),
+        lsd_db: opt(m.lsd_db),
+        reference_exact: opt_display(m.reference_exact),
+        spectral_convergence: opt(m.spectral_convergence),
+        pitch_abs_cents: opt(m.pitch_abs_cents),
+        onset_abs_ms: opt(m.onset_abs_ms),
+        onset_signed_ms: opt(m.onset_signed_ms),
+        onsets_missed: opt_display(m.onsets_missed),
+        length_fix: m.length_fix.to_string(),
+        seconds: format!("{:.6}", m.seconds),
+        peak_memory_bytes: opt_display(m.peak_memory_bytes),
+        error: m.error.as_deref().unwrap_or(""),
+    }))
 }
 
 /// CSV of the bench rows.
 pub fn bench_csv(rows: &[BenchRow]) -> String {
-    let mut s = String::from("engine,rtf_stretch,rtf_pitch,block_p50_us,block_p99_us,block_max_us,block_budget_us,latency_samples,peak_memory_bytes,note\n");
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{:.1},{},{},\"{}\"",
-            r.engine,
-            opt(r.realtime_factor.first().copied().flatten()),
-            opt(r.realtime_factor.get(1).copied().flatten()),
-            opt(r.hop_p50_us),
-            opt(r.hop_p99_us),
-            opt(r.hop_max_us),
-            r.hop_budget_us,
-            r.latency_samples.map_or(String::new(), |v| v.to_string()),
-            r.peak_memory_bytes.map_or(String::new(), |v| v.to_string()),
-            r.note.replace('"', "'")
-        );
-    }
-    s
+    to_csv(rows.iter().map(|r| BenchCsvRow {
+        engine: &r.engine,
+        rtf_stretch: opt(r.realtime_factor.first().copied().flatten()),
+        rtf_pitch: opt(r.realtime_factor.get(1).copied().flatten()),
+        block_p50_us: opt(r.hop_p50_us),
+        block_p99_us: opt(r.hop_p99_us),
+        block_max_us: opt(r.hop_max_us),
+        block_budget_us: format!("{:.1}", r.hop_budget_us),
+        latency_samples: opt_display(r.latency_samples),
+        peak_memory_bytes: opt_display(r.peak_memory_bytes),
+        note: &r.note,
+    }))
 }

@@ -10,19 +10,12 @@ use crate::audio::{read_wav_mono, write_wav_mono};
 use crate::error::{io_err, EvalError, Result};
 use crate::set::Task;
 
-/// Finds `program` in `search_path` (or `PATH`).
+/// Finds the executable `program` in `search_path` (or `PATH`), with the `which` crate.
 pub fn find_program(program: &str, search_path: Option<&OsStr>) -> Option<PathBuf> {
-    let env_path;
-    let path = match search_path {
-        Some(p) => p,
-        None => {
-            env_path = std::env::var_os("PATH")?;
-            &env_path
-        }
-    };
-    std::env::split_paths(path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+    match search_path {
+        Some(path) => which::which_in(program, Some(path), std::env::current_dir().ok()?).ok(),
+        None => which::which(program).ok(),
+    }
 }
 
 pub(super) fn tool_version(program: &Path, arg: &str) -> String {
@@ -160,4 +153,33 @@ fn run_measured(
     };
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     Ok((status.success(), stderr, peak_kb.map(|kb| kb * 1024)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conventions_of_external_tools() {
+        let (i, o) = (Path::new("in.wav"), Path::new("out.wav"));
+        let sox = tool_argv(EngineKind::Sox, Task::stretch(1.5), i, o);
+        assert_eq!(sox[3..], ["tempo".into(), OsString::from("0.666667")]);
+        let sox = tool_argv(EngineKind::Sox, Task::pitch(3.0), i, o);
+        assert_eq!(sox[3..], ["pitch".into(), OsString::from("300")]);
+        let rb = tool_argv(EngineKind::RubberbandR3, Task::stretch(1.5), i, o);
+        assert_eq!(
+            rb[..6],
+            [
+                "-3".into(),
+                "-q".into(),
+                "-t".into(),
+                "1.5".into(),
+                "-p".into(),
+                OsString::from("0")
+            ]
+        );
+        let rb = tool_argv(EngineKind::RubberbandR2, Task::pitch(-5.0), i, o);
+        assert_eq!(rb[0], OsString::from("-2"));
+        assert_eq!(rb[5], OsString::from("-5"));
+    }
 }
