@@ -1,4 +1,4 @@
--- Drives Ardour headless (ardour7-lua, the Dummy audio backend) for tests/hosts/ardour_cases.py:
+-- Drives Ardour headless (ardour7-lua, the Dummy audio backend) for tests/hosts/test_ardour.py:
 --
 --   ardour7-lua ardour_session.lua create DIR NAME RATE SECONDS PLUGIN TRACK:PARAM=VALUE...
 --   ardour7-lua ardour_session.lua inspect DIR NAME PLUGIN

@@ -36,9 +36,21 @@ pub enum DspError {
         /// What was given.
         got: String,
     },
-    /// The resampler could not be built.
+    /// The resampler could not be built (a reason of XodVox's own: channel count, chunk sizes).
     #[error("resampler construction failed: {0}")]
     Resampler(String),
+    /// rubato refused to build a resampler for these rates (`rates`, e.g. `44100 Hz <-> 48000 Hz`).
+    #[error("resampler construction failed: {rates}: {source}")]
+    RubatoConstruction {
+        /// The conversion asked for.
+        rates: String,
+        /// rubato's reason.
+        #[source]
+        source: rubato::ResamplerConstructionError,
+    },
+    /// rubato refused a resampling ratio.
+    #[error("resampler ratio refused: {0}")]
+    RubatoRatio(#[source] rubato::ResampleError),
     /// A phase engine does not fit this STFT configuration.
     #[error("phase engine '{engine}' expects {expected} bins, the STFT has {got}")]
     EngineBins {

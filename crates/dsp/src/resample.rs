@@ -30,7 +30,8 @@ impl PitchResampler {
     /// `[min_ratio, max_ratio]`, starting at `ratio`.
     ///
     /// # Errors
-    /// [`DspError::Resampler`] if rubato refuses the parameters.
+    /// [`DspError::RubatoConstruction`] or [`DspError::RubatoRatio`] if rubato refuses the
+    /// parameters.
     pub fn new(
         channels: usize,
         chunk: usize,
@@ -48,10 +49,13 @@ impl PitchResampler {
             channels,
             FixedAsync::Input,
         )
-        .map_err(|e| DspError::Resampler(e.to_string()))?;
+        .map_err(|source| DspError::RubatoConstruction {
+            rates: format!("ratio {min_ratio}..{max_ratio}"),
+            source,
+        })?;
         inner
             .set_resample_ratio(ratio.clamp(min_ratio, max_ratio), false)
-            .map_err(|e| DspError::Resampler(e.to_string()))?;
+            .map_err(DspError::RubatoRatio)?;
         let out = vec![vec![0.0; inner.output_frames_max()]; channels];
         Ok(Self {
             inner,
@@ -213,8 +217,8 @@ impl RateBridge {
     ///
     /// # Errors
     /// [`DspError::Resampler`] if no chunk sizes fit the limits for these rates
-    /// ([`bridge_chunks`]), `channels` is zero, rubato refuses the sizes or they do not come
-    /// out as planned.
+    /// ([`bridge_chunks`]), `channels` is zero or the sizes do not come out as planned;
+    /// [`DspError::RubatoConstruction`] if rubato refuses the sizes.
     pub fn for_rate(outer_rate: f64, inner_rate: f64, channels: usize) -> Result<Self, DspError> {
         let err =
             |e: String| DspError::Resampler(format!("{outer_rate} Hz <-> {inner_rate} Hz: {e}"));
@@ -233,7 +237,10 @@ impl RateBridge {
                 WindowFunction::BlackmanHarris2,
                 FixedSync::Both,
             )
-            .map_err(|e| err(e.to_string()))
+            .map_err(|source| DspError::RubatoConstruction {
+                rates: format!("{outer_rate} Hz <-> {inner_rate} Hz"),
+                source,
+            })
         };
         // The chunk lengths stand for the rates: their ratio is the one converted.
         let down = make(outer_chunk, inner_chunk, outer_chunk)?;
