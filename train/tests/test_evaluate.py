@@ -20,7 +20,7 @@ def test_model_metrics_without_classical_engine(repo_root: Path, tiny_manifest: 
     assert report["classical_binary"] is None
     assert report["examples"] == 4
     model = report["summary"]["model"]
-    assert set(model) == {"mrstft", "sc", "waveform_l1"}
+    assert set(model) == {"mrstft", "sc", "lsd_db", "waveform_l1"}
     assert all(0 < v < 10 for v in model.values()), model
     assert "| model |" in markdown_table(report)
     by_style = report["mrstft_by_style"]

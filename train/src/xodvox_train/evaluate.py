@@ -15,8 +15,9 @@ target's mid:
   it (per-channel magnitudes, transient resets, rubato).
 
 Metrics (means over entries x channels): multi-resolution STFT distance (spectral convergence +
-log magnitude, FFT 512/1024/2048), spectral convergence alone, waveform L1. Outputs are trimmed
-or zero-padded to the target length.
+log magnitude, FFT 512/1024/2048, floored 80 dB under the target's peak: the measure of
+``xodvox eval``, :mod:`xodvox_train.metrics`), spectral convergence alone, log-spectral distance
+(dB), waveform L1. Outputs are trimmed or zero-padded to the target length.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from xodvox_train.data import (
 )
 from xodvox_train.export import onnx_session
 from xodvox_train.golden import find_repo_root
-from xodvox_train.losses import MultiResolutionStftLoss
+from xodvox_train.metrics import lsd_db, mrstft_terms
 from xodvox_train.spectral import HOP, N_FFT, Stft, num_frames_for
 
 SUPPORTED_FORMATS = (1, 2)
@@ -185,13 +186,15 @@ def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def metrics(pred: np.ndarray, target: np.ndarray, mrstft: MultiResolutionStftLoss) -> dict:
-    """MR-STFT distance, spectral convergence and waveform L1 of ``pred`` against ``target``."""
-    p = torch.from_numpy(pred)[None]
-    t = torch.from_numpy(target)[None]
-    with torch.no_grad():
-        sc, lm = mrstft.terms(p, t)
-    return {"mrstft": float(sc + lm), "sc": float(sc), "waveform_l1": float((p - t).abs().mean())}
+def metrics(pred: np.ndarray, target: np.ndarray) -> dict:
+    """MR-STFT distance, spectral convergence, LSD, waveform L1 of ``pred`` against ``target``."""
+    sc, lm = mrstft_terms(target, pred)
+    return {
+        "mrstft": sc + lm,
+        "sc": sc,
+        "lsd_db": lsd_db(target, pred),
+        "waveform_l1": float(np.mean(np.abs(pred.astype(np.float64) - target))),
+    }
 
 
 def evaluate(
@@ -208,7 +211,6 @@ def evaluate(
     if not entries:
         raise ValueError(f"{manifest_path}: split {split!r} has no entries")
     binary = find_xodvox(xodvox)
-    mrstft = MultiResolutionStftLoss()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for entry in entries:
@@ -216,24 +218,22 @@ def evaluate(
             n = entry.num_frames_target
             target = read_mid_segment(manifest.audio_path(entry.target), 0, n).astype(np.float32)
             row: dict[str, Any] = {"id": entry.id, "style": entry.style}
-            row["model"] = metrics(run_model(meta, session, entry, manifest), target, mrstft)
+            row["model"] = metrics(run_model(meta, session, entry, manifest), target)
             if binary:
                 classical = run_classical(binary, entry, input_path, Path(tmp)).mean(axis=1)
-                row["classical"] = metrics(fit_length(classical, n), target, mrstft)
+                row["classical"] = metrics(fit_length(classical, n), target)
                 if runtime:
                     # The entry's style, as the emulation uses, when the model knows it.
                     style = entry.style if entry.style in meta.get("styles", []) else None
                     rendered = run_classical(binary, entry, input_path, Path(tmp), bundle, style)
-                    row["model_runtime"] = metrics(
-                        fit_length(rendered.mean(axis=1), n), target, mrstft
-                    )
+                    row["model_runtime"] = metrics(fit_length(rendered.mean(axis=1), n), target)
             rows.append(row)
     engines = ["model"] + (["classical"] if binary else [])
     engines += ["model_runtime"] if binary and runtime else []
     summary = {
         engine: {
             key: float(np.mean([r[engine][key] for r in rows]))
-            for key in ("mrstft", "sc", "waveform_l1")
+            for key in ("mrstft", "sc", "lsd_db", "waveform_l1")
         }
         for engine in engines
     }
@@ -264,11 +264,14 @@ def markdown_table(report: dict[str, Any]) -> str:
     lines = [
         f"{report['split']} split, {report['examples']} entries (mid signals)",
         "",
-        "| engine | MR-STFT distance | spectral convergence | waveform L1 |",
-        "|---|---|---|---|",
+        "| engine | MR-STFT distance | spectral convergence | LSD dB | waveform L1 |",
+        "|---|---|---|---|---|",
     ]
     for engine, m in report["summary"].items():
-        lines.append(f"| {engine} | {m['mrstft']:.4f} | {m['sc']:.4f} | {m['waveform_l1']:.5f} |")
+        lines.append(
+            f"| {engine} | {m['mrstft']:.4f} | {m['sc']:.4f} | {m['lsd_db']:.3f} "
+            f"| {m['waveform_l1']:.5f} |"
+        )
     by_style = report.get("mrstft_by_style") or {}
     if by_style:
         engines = list(report["summary"])

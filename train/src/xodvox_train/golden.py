@@ -411,6 +411,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote golden spectral-shifter vectors to {shift_dir}")
     classic_shift_dir = write_classic_shift_golden(shift_dir / "classic")
     print(f"wrote golden classical-engine-on-shifted-frames vectors to {classic_shift_dir}")
+    from xodvox_train.metrics import write_metrics_golden
+
+    metrics_dir = write_metrics_golden(out_dir.parent / "metrics")
+    print(f"wrote golden evaluation-measure vectors to {metrics_dir}")
     return 0
 
 

@@ -54,26 +54,43 @@ class MultiResolutionStftLoss(nn.Module):
 
     Spectral convergence ``||S| - |S_hat||_F / ||S||_F`` and ``mean |log|S| - log|S_hat||``
     (Yamamoto et al. 2020, Parallel WaveGAN), with periodic Hann windows and hop ``n_fft / 4``.
+    This is the one definition of the MR-STFT distance: with ``floor_db`` set it is the
+    evaluation measure of ``xodvox eval`` (``xodvox_dsp::metrics::mrstft_distance``; see
+    :mod:`xodvox_train.metrics` and its golden vectors), without it the training loss.
 
     Args:
         fft_sizes: FFT sizes, e.g. ``(512, 1024, 2048)``.
+        floor_db: ``None`` (training): magnitudes are ``sqrt(|X|^2 + MAG_EPS)``, so gradients
+            stay finite at silence. A level in dB (evaluation, e.g. ``-80``): magnitudes are
+            ``|X|``, and inside the logarithm both are floored at that level below the
+            target's loudest bin, so noise far under the reference's peak where the reference
+            is silent is not weighed like an audible error.
     """
 
-    def __init__(self, fft_sizes: Sequence[int] = (512, 1024, 2048)) -> None:
+    def __init__(
+        self, fft_sizes: Sequence[int] = (512, 1024, 2048), floor_db: float | None = None
+    ) -> None:
         super().__init__()
         if not fft_sizes:
             raise ValueError("fft_sizes must not be empty")
         self.stfts = nn.ModuleList(Stft(n, n // 4) for n in fft_sizes)
+        self.floor_db = floor_db
 
     def terms(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(spectral convergence, log magnitude)`` of ``(B, N)`` signals."""
         sc = pred.new_zeros(())
         lm = pred.new_zeros(())
         for stft in self.stfts:
-            p = safe_magnitude(stft(pred))
-            t = safe_magnitude(stft(target))
-            sc = sc + torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t)
-            lm = lm + (torch.log(t) - torch.log(p)).abs().mean()
+            if self.floor_db is None:
+                p = safe_magnitude(stft(pred))
+                t = safe_magnitude(stft(target))
+                log_p, log_t = torch.log(p), torch.log(t)
+            else:
+                p, t = stft(pred).abs(), stft(target).abs()
+                floor = (t.detach().max() * 10.0 ** (self.floor_db / 20.0)).clamp_min(1e-12)
+                log_p, log_t = torch.log(p.clamp_min(floor)), torch.log(t.clamp_min(floor))
+            sc = sc + torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(1e-15)
+            lm = lm + (log_t - log_p).abs().mean()
         n = len(self.stfts)
         return sc / n, lm / n
 
