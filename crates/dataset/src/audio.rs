@@ -1,7 +1,8 @@
 //! WAV reading and writing (32-bit float) with atomic writes: every file is written under a
-//! temporary name in its own folder and renamed into place when complete.
+//! temporary name in its own folder (a [`tempfile::TempPath`], removed if the write fails or
+//! the build stops) and renamed into place when complete.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{DatasetError, Result};
 
@@ -9,13 +10,37 @@ use crate::error::{DatasetError, Result};
 /// and is deleted when a build starts.
 pub const PARTIAL_SUFFIX: &str = ".partial.wav";
 
-/// The temporary name `x.partial.wav` that `x.wav` is written under before the rename.
-pub fn partial_path(final_path: &Path) -> PathBuf {
+/// A new, empty temporary file `<stem>-XXXXXX.partial.wav` in `final_path`'s folder, for
+/// `final_path` to be written under (by this crate or by an external tool given its path);
+/// deleted when dropped unless [`persist`](tempfile::TempPath::persist)ed onto `final_path`.
+/// One killed by a signal is deleted by the next build ([`PARTIAL_SUFFIX`]).
+///
+/// # Errors
+/// [`DatasetError::Io`] if the folder is not writable.
+pub fn partial_file(final_path: &Path) -> Result<tempfile::TempPath> {
     let stem = final_path
         .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
+        .map(|s| format!("{}-", s.to_string_lossy()))
         .unwrap_or_default();
-    final_path.with_file_name(format!("{stem}{PARTIAL_SUFFIX}"))
+    let dir = match final_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(&stem)
+        .suffix(PARTIAL_SUFFIX)
+        .tempfile_in(dir)
+        .map(tempfile::NamedTempFile::into_temp_path)
+        .map_err(|e| DatasetError::io(dir, e))
+}
+
+/// Moves a finished temporary file onto `path`.
+///
+/// # Errors
+/// [`DatasetError::Io`] naming `path`.
+pub fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<()> {
+    tmp.persist(path)
+        .map_err(|e| DatasetError::io(path, e.error))
 }
 
 /// Header facts of a WAV file.
@@ -76,7 +101,7 @@ pub fn read_wav(path: &Path) -> Result<(WavInfo, Vec<f32>)> {
 }
 
 /// Writes interleaved `f32` samples as a 32-bit float WAV file at `path`, through
-/// [`partial_path`] and a rename, so `path` is either absent, the old file, or complete.
+/// [`partial_file`] and a rename, so `path` is either absent, the old file, or complete.
 ///
 /// # Errors
 /// [`DatasetError::Audio`] naming the file.
@@ -86,9 +111,9 @@ pub fn write_wav_atomic(
     channels: u16,
     samples: &[f32],
 ) -> Result<()> {
-    let tmp = partial_path(path);
+    let tmp = partial_file(path)?;
     write_wav(&tmp, sample_rate, channels, samples)?;
-    std::fs::rename(&tmp, path).map_err(|e| DatasetError::io(path, e))
+    persist(tmp, path)
 }
 
 /// Writes a 32-bit float WAV file directly (no rename).
@@ -109,18 +134,32 @@ pub fn write_wav(path: &Path, sample_rate: u32, channels: u16, samples: &[f32]) 
     writer.finalize().map_err(|e| audio_err(path, e))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` through a temporary file `.<name>.XXXXXX.tmp` in the same folder
+/// (removed on failure) and a rename.
 ///
 /// # Errors
 /// [`DatasetError::Io`] naming the file.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| DatasetError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DatasetError::io(path, e))
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| DatasetError::io(dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.flush())
+        .map_err(|e| DatasetError::io(tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| DatasetError::io(path, e.error))?;
+    Ok(())
 }
 
 /// RMS level in dBFS of interleaved samples (−∞ for silence or an empty slice).
@@ -137,11 +176,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn partial_names() {
-        assert_eq!(
-            partial_path(Path::new("t/a-b.wav")),
-            PathBuf::from("t/a-b.partial.wav")
+    fn partial_files_sit_next_to_their_target_and_vanish_unless_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a-b.wav");
+        let tmp = partial_file(&target).unwrap();
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("a-b-") && name.ends_with(PARTIAL_SUFFIX),
+            "{name}"
         );
+        assert_eq!(tmp.parent(), Some(dir.path()));
+        let path = tmp.to_path_buf();
+        drop(tmp);
+        assert!(!path.exists());
+        write_wav_atomic(&target, 48_000, 1, &[0.5, -0.5]).unwrap();
+        write_file_atomic(&dir.path().join("c.toml"), b"x = 1\n").unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a-b.wav", "c.toml"]);
+        assert_eq!(read_wav(&target).unwrap().1, [0.5, -0.5]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::{
     draw_controls, progress_bar, read_json, target_frames, write_json, BuildOptions, BuildSummary,
     PairPlan, Skipped, SourceContext, SourceOutcome, SourceRecord, STATE_DIR, TARGET_DIR,
 };
-use crate::audio::{partial_path, read_wav, wav_info, write_wav, PARTIAL_SUFFIX};
+use crate::audio::{partial_file, persist, read_wav, wav_info, write_wav};
 use crate::config::DatasetConfig;
 use crate::hash::sha256_file;
 use crate::manifest::ManifestRow;
@@ -143,8 +143,12 @@ fn make_pair(
             return PairOutcome::NotStarted;
         }
     }
-    let tmp_path = partial_path(&target_path);
-    let tmp_rel = format!("{TARGET_DIR}/{}{PARTIAL_SUFFIX}", plan.id);
+    let tmp_path = match partial_file(&target_path) {
+        Ok(tmp) => tmp,
+        Err(e) => return skipped(e.to_string()),
+    };
+    let tmp_name = tmp_path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp_rel = format!("{TARGET_DIR}/{tmp_name}");
     let args = |output: &str| {
         plan.style.command(
             &plan.clip.file,
@@ -155,12 +159,10 @@ fn make_pair(
         )
     };
     let generator = command_line(&args(&target_rel));
-    let _ = std::fs::remove_file(&tmp_path);
     if let Err(e) = run(&args(&tmp_rel), out, timeout) {
-        let _ = std::fs::remove_file(&tmp_path);
         return skipped(format!("generator `{generator}` failed: {e}"));
     }
-    match finish_target(plan, config, &tmp_path, &target_path) {
+    match finish_target(plan, config, tmp_path, &target_path) {
         Ok(finished) => {
             let row = manifest_row(plan, config, target_rel, generator, version, finished);
             match write_json(&record_path, &row) {
@@ -168,10 +170,7 @@ fn make_pair(
                 Err(e) => skipped(e.to_string()),
             }
         }
-        Err(reason) => {
-            let _ = std::fs::remove_file(&tmp_path);
-            skipped(reason)
-        }
+        Err(reason) => skipped(reason),
     }
 }
 
@@ -225,10 +224,10 @@ fn manifest_row(
 fn finish_target(
     plan: &PairPlan,
     config: &DatasetConfig,
-    tmp: &Path,
+    tmp: tempfile::TempPath,
     target: &Path,
 ) -> Result<(u64, i64, String), String> {
-    let info = wav_info(tmp).map_err(|e| format!("generator output unreadable: {e}"))?;
+    let info = wav_info(&tmp).map_err(|e| format!("generator output unreadable: {e}"))?;
     if info.sample_rate != config.sample_rate || info.channels != config.channels {
         return Err(format!(
             "generator output is {} Hz × {} channels, expected {} Hz × {}",
@@ -246,10 +245,10 @@ fn finish_target(
     }
     // Always re-encoded: libsndfile (Rubber Band's writer) puts a time-stamped PEAK chunk in
     // float WAV files, so its bytes differ from run to run even when the audio does not.
-    let (_, mut samples) = read_wav(tmp).map_err(|e| e.to_string())?;
+    let (_, mut samples) = read_wav(&tmp).map_err(|e| e.to_string())?;
     samples.resize(expected as usize * config.channels as usize, 0.0);
-    write_wav(tmp, config.sample_rate, config.channels, &samples).map_err(|e| e.to_string())?;
-    let sha = sha256_file(tmp).map_err(|e| e.to_string())?;
-    std::fs::rename(tmp, target).map_err(|e| format!("{}: {e}", target.display()))?;
+    write_wav(&tmp, config.sample_rate, config.channels, &samples).map_err(|e| e.to_string())?;
+    let sha = sha256_file(&tmp).map_err(|e| e.to_string())?;
+    persist(tmp, target).map_err(|e| e.to_string())?;
     Ok((expected, adjust, sha))
 }

@@ -11,7 +11,7 @@ use super::{
     progress_bar, read_json, source_id, write_json, BuildSummary, ClipRecord, Skipped,
     SourceContext, SourceOutcome, SourceRecord, INPUT_DIR, STATE_DIR,
 };
-use crate::audio::{write_wav_atomic, PARTIAL_SUFFIX};
+use crate::audio::{partial_file, write_wav_atomic};
 use crate::clips::{clip_slots, is_active};
 use crate::config::DatasetConfig;
 use crate::convert::convert;
@@ -150,15 +150,14 @@ fn cut_source(
     out: &Path,
     timeout: Duration,
 ) -> Result<SourceRecord, String> {
-    let work = out
-        .join(STATE_DIR)
-        .join("work")
-        .join(format!("{id}{PARTIAL_SUFFIX}"));
     let failed = |reason: String| SourceRecord {
         rel: src.rel.clone(),
         sha256: sha256.to_owned(),
         outcome: SourceOutcome::Failed { reason },
     };
+    // Removed when this function returns, whatever happens.
+    let work = partial_file(&out.join(STATE_DIR).join("work").join(format!("{id}.wav")))
+        .map_err(|e| e.to_string())?;
     match convert(
         &src.path,
         &work,
@@ -170,17 +169,11 @@ fn cut_source(
         // A deterministic failure (corrupt or unsupported file) is recorded, so a re-run reports
         // it again without retrying; a missing program or a timeout is retried next time.
         Err(e @ RunError::Failed { .. }) => {
-            let _ = std::fs::remove_file(&work);
             return Ok(failed(format!("cannot be decoded: {e}")));
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&work);
-            return Err(format!("conversion failed: {e}"));
-        }
+        Err(e) => return Err(format!("conversion failed: {e}")),
     }
-    let result = cut_converted(&work, id, src, sha256, config, out);
-    let _ = std::fs::remove_file(&work);
-    result.map_err(|e| e.to_string())
+    cut_converted(&work, id, src, sha256, config, out).map_err(|e| e.to_string())
 }
 
 fn cut_converted(
