@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use xodvox_dataset::{
-    build, dataset_stats, merge_shards, probe, BuildOptions, DatasetConfig, DatasetError, Shard,
-    ToolKind,
+    build, dataset_stats, merge_shards, probe, BuildOptions, DatasetConfig, DatasetError, Progress,
+    Shard, Stage, ToolKind,
 };
 
 use crate::errors::{CliError, ExitKind, Tag};
@@ -166,9 +166,9 @@ fn run_build(a: &BuildArgs) -> Result<(), CliError> {
         shard,
         limit: a.limit,
         jobs: a.jobs.map(usize::from),
-        progress: !a.quiet,
     };
-    let summary = build(&opts).map_err(lib_err)?;
+    let bars = StageBars::new(!a.quiet);
+    let summary = build(&opts, &|p| bars.show(p)).map_err(lib_err)?;
     for s in &summary.skipped {
         eprintln!("skipped: {}: {}", s.file, s.reason);
     }
@@ -223,5 +223,46 @@ fn run_build(a: &BuildArgs) -> Result<(), CliError> {
         (None, false) => Err(anyhow::anyhow!("no manifest was written"))
             .context(a.out.display().to_string())
             .tag(ExitKind::Other),
+    }
+}
+
+/// The progress bars of `xodvox dataset build`, one per stage (drawn on a terminal only).
+struct StageBars {
+    sources: indicatif::ProgressBar,
+    pairs: indicatif::ProgressBar,
+}
+
+impl StageBars {
+    fn new(show: bool) -> Self {
+        let bar = |what: &str| {
+            if !show {
+                return indicatif::ProgressBar::hidden();
+            }
+            let bar = indicatif::ProgressBar::no_length();
+            let template = format!(
+                "{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {what} · ETA {{eta_precise}}"
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        };
+        StageBars {
+            sources: bar("sources"),
+            pairs: bar("pairs"),
+        }
+    }
+
+    /// Called by the build from its worker threads.
+    fn show(&self, p: Progress) {
+        let bar = match p.stage {
+            Stage::Sources => &self.sources,
+            Stage::Pairs => &self.pairs,
+        };
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        if p.done == p.total {
+            bar.finish_and_clear();
+        }
     }
 }

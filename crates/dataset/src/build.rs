@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -63,8 +62,60 @@ pub struct BuildOptions {
     pub limit: Option<usize>,
     /// Worker threads (default: all cores).
     pub jobs: Option<usize>,
-    /// Show progress bars (on a terminal only).
-    pub progress: bool,
+}
+
+/// The two stages of a build, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Converting and cutting the sources into clips.
+    Sources,
+    /// Making (or reusing) the pairs' targets.
+    Pairs,
+}
+
+/// Where a build stands, as given to its progress callback: `done` of `total` items of
+/// `stage` are finished. Each stage reports `done = 0` first and `done = total` last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The stage running.
+    pub stage: Stage,
+    /// Items of the stage finished so far.
+    pub done: usize,
+    /// Items of the stage.
+    pub total: usize,
+}
+
+/// Counts the items of one stage for the progress callback (called from worker threads).
+struct StageCounter<'a> {
+    stage: Stage,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    report: &'a (dyn Fn(Progress) + Sync),
+}
+
+impl<'a> StageCounter<'a> {
+    fn start(stage: Stage, total: usize, report: &'a (dyn Fn(Progress) + Sync)) -> Self {
+        report(Progress {
+            stage,
+            done: 0,
+            total,
+        });
+        StageCounter {
+            stage,
+            total,
+            done: std::sync::atomic::AtomicUsize::new(0),
+            report,
+        }
+    }
+
+    fn item_done(&self) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        (self.report)(Progress {
+            stage: self.stage,
+            done,
+            total: self.total,
+        });
+    }
 }
 
 /// An item that was skipped, and why.
@@ -268,7 +319,10 @@ fn check_or_store_config(out: &Path, config: &DatasetConfig) -> Result<()> {
 /// Only problems with the run as a whole: invalid configuration, missing input folder, `sox`
 /// missing, an output folder built with another configuration, an unwritable output folder.
 /// Problems with single files are listed in [`BuildSummary::skipped`].
-pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
+///
+/// `progress` is called from the worker threads as items finish (see [`Progress`]); the
+/// caller draws it (the CLI's progress bars) or passes `&|_| {}`.
+pub fn build(opts: &BuildOptions, progress: &(dyn Fn(Progress) + Sync)) -> Result<BuildSummary> {
     let start = Instant::now();
     let config = &opts.config;
     config.validate()?;
@@ -313,14 +367,14 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
         config,
         out,
         timeout,
-        opts.progress,
+        progress,
         &mut summary,
     );
 
     // Stage 2: plan and make the pairs.
     let plans = plan_pairs(&records, config, &mut summary);
     summary.pairs_planned = plans.len();
-    let rows = make_pairs(&pool, &plans, opts, out, &versions, timeout, &mut summary);
+    let rows = make_pairs(&pool, &plans, opts, out, &versions, progress, &mut summary);
     summary.skipped.sort_by(|a, b| a.file.cmp(&b.file));
 
     if !summary.stopped_by_limit {
@@ -337,19 +391,6 @@ pub fn build(opts: &BuildOptions) -> Result<BuildSummary> {
     }
     summary.elapsed = start.elapsed();
     Ok(summary)
-}
-
-fn progress_bar(show: bool, len: usize, what: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64);
-    let template =
-        format!("{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {what} · ETA {{eta_precise}}");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {

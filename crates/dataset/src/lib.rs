@@ -14,7 +14,7 @@ pub mod stats;
 pub mod styles;
 pub mod tools;
 
-pub use build::{build, BuildOptions, BuildSummary, Skipped};
+pub use build::{build, BuildOptions, BuildSummary, Progress, Skipped, Stage};
 pub use config::{DatasetConfig, SplitFractions};
 pub use error::{DatasetError, Result};
 pub use manifest::{merge_shards, read_manifest, ManifestRow, Shard, Split, MANIFEST_FILE};

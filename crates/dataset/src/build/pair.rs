@@ -9,8 +9,9 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use super::{
-    draw_controls, progress_bar, read_json, target_frames, write_json, BuildOptions, BuildSummary,
-    PairPlan, Skipped, SourceContext, SourceOutcome, SourceRecord, STATE_DIR, TARGET_DIR,
+    draw_controls, read_json, target_frames, write_json, BuildOptions, BuildSummary, PairPlan,
+    Progress, Skipped, SourceContext, SourceOutcome, SourceRecord, Stage, StageCounter, STATE_DIR,
+    TARGET_DIR,
 };
 use crate::audio::{partial_file, persist, read_wav, wav_info, write_wav};
 use crate::config::DatasetConfig;
@@ -64,23 +65,23 @@ pub(super) fn make_pairs(
     opts: &BuildOptions,
     out: &Path,
     versions: &BTreeMap<ToolKind, String>,
-    timeout: Duration,
+    progress: &(dyn Fn(Progress) + Sync),
     summary: &mut BuildSummary,
 ) -> Vec<ManifestRow> {
     let config = &opts.config;
+    let timeout = Duration::from_secs(config.tool_timeout_seconds);
     let started = AtomicUsize::new(0);
-    let bar = progress_bar(opts.progress, plans.len(), "pairs");
+    let counter = StageCounter::start(Stage::Pairs, plans.len(), progress);
     let outcomes: Vec<PairOutcome> = pool.install(|| {
         plans
             .par_iter()
             .map(|plan| {
                 let r = make_pair(plan, config, out, versions, timeout, opts.limit, &started);
-                bar.inc(1);
+                counter.item_done();
                 r
             })
             .collect()
     });
-    bar.finish_and_clear();
     let mut rows = Vec::new();
     for outcome in outcomes {
         match outcome {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use super::{
-    progress_bar, read_json, source_id, write_json, BuildSummary, ClipRecord, Skipped,
-    SourceContext, SourceOutcome, SourceRecord, INPUT_DIR, STATE_DIR,
+    read_json, source_id, write_json, BuildSummary, ClipRecord, Progress, Skipped, SourceContext,
+    SourceOutcome, SourceRecord, Stage, StageCounter, INPUT_DIR, STATE_DIR,
 };
 use crate::audio::{partial_file, write_wav_atomic};
 use crate::clips::{clip_slots, is_active};
@@ -58,21 +58,20 @@ pub(super) fn prepare_sources<'a>(
     config: &DatasetConfig,
     out: &Path,
     timeout: Duration,
-    progress: bool,
+    progress: &(dyn Fn(Progress) + Sync),
     summary: &mut BuildSummary,
 ) -> Vec<(&'a SourceContext<'a>, SourceRecord)> {
-    let bar = progress_bar(progress, contexts.len(), "sources");
+    let counter = StageCounter::start(Stage::Sources, contexts.len(), progress);
     let prepared: Vec<(Option<SourceRecord>, bool, Option<Skipped>)> = pool.install(|| {
         contexts
             .par_iter()
             .map(|ctx| {
                 let r = prepare_source(ctx.src, config, out, timeout);
-                bar.inc(1);
+                counter.item_done();
                 r
             })
             .collect()
     });
-    bar.finish_and_clear();
     let mut records: Vec<(&SourceContext, SourceRecord)> = Vec::new();
     for (ctx, (record, converted, skipped)) in contexts.iter().zip(prepared) {
         summary.sources_converted += usize::from(converted);
