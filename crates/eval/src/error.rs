@@ -21,13 +21,16 @@ pub enum EvalError {
         /// What hound reported.
         message: String,
     },
-    /// A dataset manifest line is invalid.
-    #[error("{}:{line}: {message}", path.display())]
+    /// A dataset manifest could not be read (`xodvox_dataset::read_manifest`).
+    #[error(transparent)]
+    Dataset(#[from] xodvox_dataset::DatasetError),
+    /// A dataset manifest row does not describe a usable pair.
+    #[error("{}: row {id}: {message}", path.display())]
     Manifest {
         /// The manifest file.
         path: PathBuf,
-        /// 1-based line number.
-        line: usize,
+        /// The row's id.
+        id: String,
         /// What is wrong.
         message: String,
     },

@@ -393,18 +393,44 @@ fn dataset_rows_of_style_formant_are_their_own_category_and_render_in_that_style
         x.iter().for_each(|&v| w.write_sample(v).unwrap());
         w.finalize().unwrap();
     }
-    let row = |id: &str, style: &str| {
-        format!(
-            "{{\"id\": \"{id}\", \"split\": \"test\", \"stretch\": 1.0, \"pitch_semitones\": 4.0, \
-             \"input\": \"in.wav\", \"target\": \"target.wav\", \"source\": \"test\", \
-             \"style\": \"{style}\"}}\n"
-        )
+    let row = |id: &str, style: &str| xodvox_dataset::ManifestRow {
+        id: id.into(),
+        split: "test".into(),
+        input: "in.wav".into(),
+        target: "target.wav".into(),
+        sample_rate: 48_000,
+        channels: 1,
+        num_frames_input: x.len() as u64,
+        num_frames_target: x.len() as u64,
+        stretch: 1.0,
+        pitch_semitones: 4.0,
+        style: style.into(),
+        generator: "test".into(),
+        tool_version: "0".into(),
+        input_sha256: String::new(),
+        target_sha256: String::new(),
+        source: "test".into(),
+        licence: "CC0-1.0".into(),
+        source_file: String::new(),
+        source_sha256: String::new(),
+        source_start_frame: 0,
+        group: String::new(),
+        category: None,
+        length_adjust_frames: 0,
     };
-    std::fs::write(
-        dir.path().join("manifest.jsonl"),
-        row("a", "natural") + &row("b", "formant"),
-    )
-    .unwrap();
+    let manifest = xodvox_dataset::manifest::to_jsonl(&[row("a", "natural"), row("b", "formant")]);
+    std::fs::write(dir.path().join("manifest.jsonl"), &manifest).unwrap();
+    // A row without the required fields (here: without `generator`) is refused, naming the line.
+    let broken = manifest.replacen("\"generator\":\"test\",", "", 1);
+    std::fs::write(dir.path().join("manifest.jsonl"), broken).unwrap();
+    let err = xodvox_eval::load_dataset(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("manifest.jsonl:1:") && err.contains("generator"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("manifest.jsonl"), &manifest).unwrap();
     let set = xodvox_eval::load_dataset(dir.path()).unwrap();
     let cats: Vec<_> = set.clips.iter().map(|c| c.category).collect();
     assert_eq!(cats, [Category::Dataset, Category::Formant]);

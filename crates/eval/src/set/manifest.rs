@@ -4,76 +4,52 @@ use std::path::Path;
 
 use super::{Category, Clip, EvalSet, Task, Truth};
 use crate::audio::read_wav_mono;
-use crate::error::{io_err, EvalError, Result};
+use xodvox_dataset::{read_manifest, Split, MANIFEST_FILE};
+
+use crate::error::{EvalError, Result};
 
 /// Reads the test split of a dataset (`DIR/manifest.jsonl`, format in
 /// `docs/dataset-manifest.md`): one clip per test row, its task from the row, its reference
 /// the row's target (the style's output, marked not exact).
 ///
 /// # Errors
-/// A missing or unreadable manifest, a line that is not JSON or lacks a field, an unreadable
-/// WAV, or a test split with no rows.
+/// A missing or unreadable manifest, a row that [`read_manifest`] refuses (not JSON, a
+/// required field missing, a duplicate id), an unreadable WAV, or a test split with no rows.
 pub fn load_dataset(dir: &Path) -> Result<EvalSet> {
-    let manifest = dir.join("manifest.jsonl");
-    let text = std::fs::read_to_string(&manifest).map_err(io_err(&manifest))?;
+    let manifest = dir.join(MANIFEST_FILE);
     let mut clips = Vec::new();
-    for (idx, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |message: String| EvalError::Manifest {
-            path: manifest.clone(),
-            line: idx + 1,
-            message,
-        };
-        let row: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let field_str = |name: &str| {
-            row.get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .ok_or_else(|| bad(format!("missing or non-string field `{name}`")))
-        };
-        let field_num = |name: &str| {
-            row.get(name)
-                .and_then(serde_json::Value::as_f64)
-                .ok_or_else(|| bad(format!("missing or non-numeric field `{name}`")))
-        };
-        if field_str("split")? != "test" {
+    for row in read_manifest(&manifest)? {
+        if row.split != Split::Test.name() {
             continue;
         }
         let task = Task {
-            stretch: field_num("stretch")?,
-            pitch_semitones: field_num("pitch_semitones")?,
+            stretch: row.stretch,
+            pitch_semitones: row.pitch_semitones,
         };
-        let id = field_str("id")?;
-        let (audio, sr) = read_wav_mono(&dir.join(field_str("input")?))?;
-        let (target, target_sr) = read_wav_mono(&dir.join(field_str("target")?))?;
+        let (audio, sr) = read_wav_mono(&dir.join(&row.input))?;
+        let (target, target_sr) = read_wav_mono(&dir.join(&row.target))?;
         if sr != target_sr {
-            return Err(bad(format!(
-                "input is {sr} Hz but target is {target_sr} Hz"
-            )));
+            return Err(EvalError::Manifest {
+                path: manifest.clone(),
+                id: row.id,
+                message: format!("input is {sr} Hz but target is {target_sr} Hz"),
+            });
         }
-        let style = field_str("style").ok();
-        let category = if style.as_deref() == Some("formant") {
+        let category = if row.style == "formant" {
             Category::Formant
         } else {
             Category::Dataset
         };
         clips.push(Clip {
-            id: sanitize_id(&id),
+            id: sanitize_id(&row.id),
             category,
             sample_rate: sr,
             audio,
             truth: Truth::Targets(vec![(task, target)]),
             pitch_segments: Vec::new(),
             tasks: Some(vec![task]),
-            source: format!(
-                "{} (style {})",
-                field_str("source").unwrap_or_default(),
-                style.clone().unwrap_or_default()
-            ),
-            style,
+            source: format!("{} (style {})", row.source, row.style),
+            style: Some(row.style),
         });
     }
     if clips.is_empty() {
