@@ -15,7 +15,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use xodvox_dsp::{DelayLine, Ramp};
+use nice_plug::prelude::{Smoother, SmoothingStyle};
+use nice_plug::util::db_to_gain;
+use xodvox_dsp::DelayLine;
 pub use xodvox_infer::processor::CONTROL_GRID;
 pub use xodvox_infer::NeuralAvailability;
 use xodvox_infer::{
@@ -31,10 +33,10 @@ pub const MAX_CHANNELS: usize = 2;
 /// the neural model was trained at. Other host rates are converted in and out.
 pub const MODEL_SAMPLE_RATE: u32 = ENGINE_SAMPLE_RATE;
 
-/// Mix and gain smoothing, seconds.
-const MIX_GLIDE_S: f64 = 0.02;
-/// Bypass crossfade, seconds.
-const BYPASS_GLIDE_S: f64 = 0.01;
+/// Mix and gain smoothing (linear), milliseconds.
+const MIX_GLIDE_MS: f32 = 20.0;
+/// Bypass crossfade (linear), milliseconds.
+const BYPASS_GLIDE_MS: f32 = 10.0;
 
 /// What the user asked for (plain parameter values).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,9 +163,9 @@ pub struct XodVoxDsp {
     input: Vec<Vec<f32>>,
     wet: Vec<Vec<f32>>,
     dry_lines: Vec<DelayLine>,
-    mix: Ramp,
-    gain_db: Ramp,
-    bypass: Ramp,
+    mix: Smoother<f32>,
+    gain_db: Smoother<f32>,
+    bypass: Smoother<f32>,
     targets: Targets,
     /// Samples written to the spectrum tap since construction.
     tap_position: u64,
@@ -204,8 +206,6 @@ impl XodVoxDsp {
             Processor::with_engine(neural, availability, settings.sample_rate, channels)
                 .expect("sample rate checked by the caller");
         let latency = processor.latency_samples();
-        let sr = settings.sample_rate;
-        let samples = |s: f64| (s * sr).round() as usize;
 
         status
             .latency_samples
@@ -225,12 +225,33 @@ impl XodVoxDsp {
             input: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
             wet: vec![vec![0.0; CONTROL_GRID]; MAX_CHANNELS],
             dry_lines: (0..MAX_CHANNELS).map(|_| DelayLine::new(latency)).collect(),
-            mix: Ramp::new(1.0, samples(MIX_GLIDE_S)),
-            gain_db: Ramp::new(0.0, samples(MIX_GLIDE_S)),
-            bypass: Ramp::new(0.0, samples(BYPASS_GLIDE_S)),
+            mix: Smoother::new(SmoothingStyle::Linear(MIX_GLIDE_MS)),
+            gain_db: Smoother::new(SmoothingStyle::Linear(MIX_GLIDE_MS)),
+            bypass: Smoother::new(SmoothingStyle::Linear(BYPASS_GLIDE_MS)),
             targets: Targets::default(),
             tap_position: 0,
         }
+        .with_smoothers_at_targets()
+    }
+
+    fn with_smoothers_at_targets(mut self) -> Self {
+        self.snap_smoothers();
+        self
+    }
+
+    /// The smoothed values' targets: (mix, gain dB, bypass amount).
+    fn smoothed_targets(&self) -> (f32, f32, f32) {
+        let t = &self.targets;
+        let bypass = if t.bypass { 1.0 } else { 0.0 };
+        (t.mix.clamp(0.0, 1.0), t.gain_db, bypass)
+    }
+
+    /// Jumps mix, gain and bypass to their targets.
+    fn snap_smoothers(&mut self) {
+        let (mix, gain_db, bypass) = self.smoothed_targets();
+        self.mix.reset(mix);
+        self.gain_db.reset(gain_db);
+        self.bypass.reset(bypass);
     }
 
     /// The settings it was built with (channels clamped to 1..=2).
@@ -273,6 +294,7 @@ impl XodVoxDsp {
 
     /// Sets what the user asked for; smoothed from here on.
     pub fn set_targets(&mut self, targets: Targets) {
+        let before = self.smoothed_targets();
         self.targets = targets;
         self.processor.set_controls(ProcessorControls {
             pitch_semitones: f64::from(targets.pitch_semitones)
@@ -280,26 +302,30 @@ impl XodVoxDsp {
             style: targets.style,
             neural: targets.neural,
         });
-        self.mix.set_target(f64::from(targets.mix.clamp(0.0, 1.0)));
-        self.gain_db.set_target(f64::from(targets.gain_db));
-        self.bypass
-            .set_target(if targets.bypass { 1.0 } else { 0.0 });
+        // A glide starts only when a target changes (the host sends every block's values).
+        let (mix, gain_db, bypass) = self.smoothed_targets();
+        let sr = self.settings.sample_rate as f32;
+        for (smoother, old, new) in [
+            (&self.mix, before.0, mix),
+            (&self.gain_db, before.1, gain_db),
+            (&self.bypass, before.2, bypass),
+        ] {
+            if old != new {
+                smoother.set_target(sr, new);
+            }
+        }
     }
 
     /// Jumps every smoothed value to its target (after a reset, or when the host restores
     /// state before playing).
     pub fn snap_to_targets(&mut self) {
-        self.mix.snap();
-        self.gain_db.snap();
-        self.bypass.snap();
+        self.snap_smoothers();
         self.processor.snap();
     }
 
     /// Clears all audio state (no allocation) and jumps to the targets.
     pub fn reset(&mut self) {
-        self.mix.snap();
-        self.gain_db.snap();
-        self.bypass.snap();
+        self.snap_smoothers();
         self.processor.reset();
         self.dry_lines.iter_mut().for_each(DelayLine::clear);
     }
@@ -334,9 +360,9 @@ impl XodVoxDsp {
                     .process(&ins[..channels], &mut outs[..channels]);
             }
             for i in 0..n {
-                let mix = self.mix.next_value() as f32;
-                let gain = db_to_gain(self.gain_db.next_value());
-                let bypass = self.bypass.next_value() as f32;
+                let mix = self.mix.next();
+                let gain = db_to_gain(self.gain_db.next());
+                let bypass = self.bypass.next();
                 let (mut tap_in, mut tap_out) = (0.0f32, 0.0f32);
                 for (c, io_c) in io.iter_mut().enumerate().take(channels) {
                     let dry_line = &mut self.dry_lines[c];
@@ -362,14 +388,5 @@ impl XodVoxDsp {
                 .store(self.processor.neural_active(), Ordering::Relaxed);
             pos += n;
         }
-    }
-}
-
-#[inline]
-fn db_to_gain(db: f64) -> f32 {
-    if db == 0.0 {
-        1.0
-    } else {
-        10f64.powf(db / 20.0) as f32
     }
 }
