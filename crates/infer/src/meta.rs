@@ -53,13 +53,53 @@ impl PitchPath {
     }
 }
 
+/// Element type of a tensor (`float32`, the only one the runtime feeds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// 32-bit IEEE float.
+    Float32,
+}
+
+/// The analysis/synthesis window (`hann_periodic`, the only one the chain uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// Periodic Hann window of length `n_fft`.
+    HannPeriodic,
+}
+
+/// What a control of the control vector is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlName {
+    /// Time-stretch factor (output duration / input duration).
+    Stretch,
+    /// Pitch shift in semitones.
+    Pitch,
+    /// The target style (a class of [`ControlSpec::values`]).
+    Style,
+}
+
+/// How a control's raw value becomes network input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlTransform {
+    /// `log2(value)`.
+    Log2,
+    /// `value / divisor`.
+    Divide,
+    /// One entry per class, 1 for the chosen one.
+    OneHot,
+}
+
 /// One tensor of the graph as declared in the metadata.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TensorSpec {
     /// Graph input/output name.
     pub name: String,
-    /// Element type (`float32`).
-    pub dtype: String,
+    /// Element type.
+    pub dtype: DType,
     /// Dimensions: numbers or the names of dynamic axes (`batch`, `time`).
     pub shape: Vec<serde_json::Value>,
 }
@@ -68,9 +108,9 @@ pub struct TensorSpec {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ControlSpec {
     /// `stretch`, `pitch` or `style`.
-    pub name: String,
+    pub name: ControlName,
     /// `log2`, `divide` or `one_hot`.
-    pub transform: String,
+    pub transform: ControlTransform,
     /// Entries of the control vector this control occupies.
     pub size: usize,
     /// Allowed range of the raw value, for numeric controls.
@@ -94,8 +134,8 @@ pub struct StateSpec {
     pub input: String,
     /// Step-graph output that gives the state after the frame.
     pub output: String,
-    /// Element type (`float32`).
-    pub dtype: String,
+    /// Element type.
+    pub dtype: DType,
     /// `["batch", channels, bins, frames]`.
     pub shape: Vec<serde_json::Value>,
 }
@@ -158,8 +198,8 @@ pub struct ModelMeta {
     pub hop: usize,
     /// One-sided bins, `n_fft / 2 + 1`.
     pub num_bins: usize,
-    /// Window name (`hann_periodic`).
-    pub window: String,
+    /// Window (`hann_periodic`).
+    pub window: Window,
     /// Frames of magnitude history the network looks at (receptive field, ≥ 1).
     pub context_frames: usize,
     /// Future frames the network needs (adds latency).
@@ -245,13 +285,6 @@ impl ModelMeta {
                 ));
             }
         }
-        if self.window != "hann_periodic" {
-            return Err(mismatch(
-                "window",
-                "\"hann_periodic\"".into(),
-                format!("{:?}", self.window),
-            ));
-        }
         let stft = StftConfig {
             n_fft: self.n_fft,
             hop: self.hop,
@@ -321,19 +354,15 @@ impl ModelMeta {
             .filter(|t| t.name == ADVANCE_INPUT || t.name == LOCK_INPUT)
         {
             let expected = serde_json::json!(["batch", 1, self.num_bins, "time"]);
-            if adv.dtype != "float32" || serde_json::Value::from(adv.shape.clone()) != expected {
+            if serde_json::Value::from(adv.shape.clone()) != expected {
                 return Err(mismatch(
                     if adv.name == LOCK_INPUT {
                         "inputs.lock"
                     } else {
                         "inputs.advance"
                     },
-                    format!("float32 of shape {expected}"),
-                    format!(
-                        "{} of shape {}",
-                        adv.dtype,
-                        serde_json::Value::from(adv.shape.clone())
-                    ),
+                    format!("shape {expected}"),
+                    format!("shape {}", serde_json::Value::from(adv.shape.clone())),
                 ));
             }
         }
@@ -357,19 +386,20 @@ impl ModelMeta {
             validate_step(step, &mismatch)?;
         }
         for c in &self.controls {
-            let ok = match (c.name.as_str(), c.transform.as_str()) {
-                ("stretch", "log2") | ("pitch", "divide") => c.size == 1,
-                ("style", "one_hot") => c.size == c.values.len() && !c.values.is_empty(),
+            use {ControlName as N, ControlTransform as T};
+            let ok = match (c.name, c.transform) {
+                (N::Stretch, T::Log2) | (N::Pitch, T::Divide) => c.size == 1,
+                (N::Style, T::OneHot) => c.size == c.values.len() && !c.values.is_empty(),
                 _ => false,
             };
             if !ok {
                 return Err(mismatch(
                     "controls",
                     "stretch/log2, pitch/divide or style/one_hot with matching size".into(),
-                    format!("{}/{} of size {}", c.name, c.transform, c.size),
+                    format!("{:?}/{:?} of size {}", c.name, c.transform, c.size),
                 ));
             }
-            if c.transform == "divide" && c.divisor.unwrap_or(0.0) == 0.0 {
+            if c.transform == ControlTransform::Divide && c.divisor.unwrap_or(0.0) == 0.0 {
                 return Err(mismatch(
                     "controls.divisor",
                     "non-zero".into(),
@@ -422,7 +452,7 @@ impl ModelMeta {
     pub fn style_names(&self) -> Vec<String> {
         self.controls
             .iter()
-            .find(|c| c.name == "style")
+            .find(|c| c.name == ControlName::Style)
             .map_or_else(|| self.styles.clone(), |c| c.values.clone())
     }
 
@@ -442,12 +472,12 @@ impl ModelMeta {
                 Some([lo, hi]) => v.clamp(lo, hi),
                 None => v,
             };
-            match c.name.as_str() {
-                "stretch" => out[pos] = clamp(controls.stretch).log2() as f32,
-                "pitch" => {
+            match c.name {
+                ControlName::Stretch => out[pos] = clamp(controls.stretch).log2() as f32,
+                ControlName::Pitch => {
                     out[pos] = (clamp(controls.pitch_semitones) / c.divisor.unwrap_or(12.0)) as f32
                 }
-                _ => {
+                ControlName::Style => {
                     let idx = if controls.style_index < c.size {
                         controls.style_index
                     } else {
@@ -488,14 +518,13 @@ fn validate_step(
     }
     let mut names: Vec<&str> = vec!["mag", "control", ADVANCE_INPUT, LOCK_INPUT, "phase"];
     for s in &step.states {
-        if s.dtype != "float32" || s.dims().is_none() {
+        if s.dims().is_none() {
             return Err(mismatch(
                 "step.states",
-                "float32 of shape [\"batch\", channels, bins, frames] (positive integers)".into(),
+                "shape [\"batch\", channels, bins, frames] (positive integers)".into(),
                 format!(
-                    "{} {} of shape {}",
+                    "{} of shape {}",
                     s.input,
-                    s.dtype,
                     serde_json::Value::from(s.shape.clone())
                 ),
             ));

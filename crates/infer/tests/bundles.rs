@@ -67,7 +67,15 @@ fn bad_metadata_is_named() {
             }),
         ),
         ("num_bins", Box::new(|v| v["num_bins"] = 513.into())),
-        ("window", Box::new(|v| v["window"] = "hamming".into())),
+        // Enumerated fields are typed: serde names the unknown value and the allowed ones.
+        (
+            "unknown variant `hamming`, expected `hann_periodic`",
+            Box::new(|v| v["window"] = "hamming".into()),
+        ),
+        (
+            "unknown variant `float16`, expected `float32`",
+            Box::new(|v| v["inputs"][0]["dtype"] = "float16".into()),
+        ),
         (
             "inputs",
             Box::new(|v| v["inputs"][0]["name"] = "spec".into()),
@@ -93,8 +101,12 @@ fn bad_metadata_is_named() {
         ),
         ("n_controls", Box::new(|v| v["n_controls"] = 9.into())),
         (
-            "controls",
+            "unknown variant `formant`, expected one of `stretch`, `pitch`, `style`",
             Box::new(|v| v["controls"][0]["name"] = "formant".into()),
+        ),
+        (
+            "controls",
+            Box::new(|v| v["controls"][0]["transform"] = "one_hot".into()),
         ),
         (
             "context_frames",
