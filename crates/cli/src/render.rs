@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use xodvox_dsp::{classic_engine, RenderSettings, MAX_PITCH_SEMITONES, MIN_PITCH_SEMITONES};
+use xodvox_dsp::{
+    classical_engine, RenderSettings, StftConfig, MAX_PITCH_SEMITONES, MIN_PITCH_SEMITONES,
+};
+use xodvox_infer::ENGINE_SAMPLE_RATE;
 
 use crate::args::{Container, EngineChoice, OutputSpec, RenderArgs};
 use crate::audio_io::{check_wav_size, Sink, WavSink};
@@ -20,9 +23,6 @@ use crate::stream_render::render_stream;
 
 /// Inputs shorter than this (in seconds) render without a progress bar.
 const PROGRESS_MIN_SECONDS: f64 = 5.0;
-/// The rate the classical engine renders at (the neural engine: its model's rate, 48 kHz for
-/// the shipped one); files at other rates are converted at the edges.
-const CLASSIC_ENGINE_RATE: u32 = 48_000;
 
 /// Runs `xodvox render`.
 ///
@@ -40,7 +40,7 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
             args.threads.map(usize::from),
             total_pitch,
         )?),
-        EngineChoice::Classic => None,
+        EngineChoice::Classical => None,
     };
     let style_index = match (&neural, &args.style) {
         (Some(n), Some(name)) => n.style_index(name)?,
@@ -51,42 +51,15 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
     // Fail on an unreadable input before touching the output directory.
     let started = Instant::now();
     let mut decoder = StreamDecoder::open(&args.input)?;
-    let (sample_rate, channels) = (decoder.sample_rate(), decoder.channels());
-    if spec.container == Container::Wav {
-        if let Some(n) = decoder.promised_frames() {
-            let frames = (n as f64 * args.stretch).round() as u64;
-            check_wav_size(frames, channels, spec.sample)
-                .with_context_of(&args.output)
-                .tag(ExitKind::Output)?;
-        }
-    }
+    check_output_size(args, &decoder, spec)?;
     let interrupt = Interrupt::install()?;
     let pending = PendingOutput::create(&args.output)?;
 
-    // Both engines run at 48 kHz (the neural one at its model's rate), as in the plugin:
-    // other rates are converted at the edges. Measured on the val split, converting beats
-    // running the 2048/512 STFT at the file's rate for the classical engine too
-    // (docs/rate-study.md).
-    let engine_rate = neural
-        .as_ref()
-        .map_or(CLASSIC_ENGINE_RATE, |n| n.sample_rate);
-    let settings = RenderSettings {
-        sample_rate: f64::from(engine_rate),
-        stretch: args.stretch,
-        pitch_semitones: total_pitch,
-        n_fft: neural.as_ref().map_or(2048, |n| n.n_fft),
-        hop: neural.as_ref().map_or(512, |n| n.hop),
-        style_index,
-        // The neural engine renders on the pitch path its model was trained for; the
-        // classical engine on the constant-latency spectral path.
-        pitch_mode: neural
-            .as_ref()
-            .map_or(xodvox_dsp::PitchMode::Spectral, |n| n.pitch_mode),
-    };
+    let (engine_rate, settings) = render_settings(args, neural.as_ref(), total_pitch, style_index);
     // Without a frame count in the header the length is unknown: show the bar.
-    let seconds_in = decoder
-        .promised_frames()
-        .map_or(f64::INFINITY, |n| n as f64 / f64::from(sample_rate));
+    let seconds_in = decoder.promised_frames().map_or(f64::INFINITY, |n| {
+        n as f64 / f64::from(decoder.sample_rate())
+    });
     let bar = progress_bar(args.quiet || seconds_in < PROGRESS_MIN_SECONDS);
     let mut progress = |done: u64, total: u64| {
         if total > 0 {
@@ -95,9 +68,10 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
         bar.set_position(done);
     };
     let engine = match neural {
-        None => classic_engine(settings.n_fft),
+        None => classical_engine(settings.n_fft),
         Some(n) => n.engine,
     };
+    let (sample_rate, channels) = (decoder.sample_rate(), decoder.channels());
     let sink = open_sink(&pending, &args.output, spec, sample_rate, channels)?;
     let report = render_stream(
         &mut decoder,
@@ -120,6 +94,63 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
     bar.finish_and_clear();
     pending.commit()?;
     report_input(args, &decoder, report.nonfinite_samples);
+    report_output(args, spec, &decoder, &report, started);
+    Ok(())
+}
+
+/// Refuses a WAV output over the format's 4 GiB limit, when the input's length is known.
+fn check_output_size(
+    args: &RenderArgs,
+    decoder: &StreamDecoder,
+    spec: OutputSpec,
+) -> Result<(), CliError> {
+    if spec.container == Container::Wav {
+        if let Some(n) = decoder.promised_frames() {
+            let frames = (n as f64 * args.stretch).round() as u64;
+            check_wav_size(frames, decoder.channels(), spec.sample)
+                .with_context_of(&args.output)
+                .tag(ExitKind::Output)?;
+        }
+    }
+    Ok(())
+}
+
+/// The rate the engine runs at and the render settings.
+///
+/// Both engines run at 48 kHz (the neural one at its model's rate), as in the plugin: other
+/// rates are converted at the edges. Measured on the val split, converting beats running the
+/// STFT at the file's rate for the classical engine too (docs/rate-study.md). The classical
+/// engine uses the default framing ([`StftConfig::default`]) and the constant-latency spectral
+/// pitch path; the neural engine its model's framing and the pitch path it was trained for.
+fn render_settings(
+    args: &RenderArgs,
+    neural: Option<&crate::neural::NeuralSetup>,
+    total_pitch: f64,
+    style_index: usize,
+) -> (u32, RenderSettings) {
+    let framing = StftConfig::default();
+    let engine_rate = neural.map_or(ENGINE_SAMPLE_RATE, |n| n.sample_rate);
+    let settings = RenderSettings {
+        sample_rate: f64::from(engine_rate),
+        stretch: args.stretch,
+        pitch_semitones: total_pitch,
+        n_fft: neural.map_or(framing.n_fft, |n| n.n_fft),
+        hop: neural.map_or(framing.hop, |n| n.hop),
+        style_index,
+        pitch_mode: neural.map_or(xodvox_dsp::PitchMode::Spectral, |n| n.pitch_mode),
+    };
+    (engine_rate, settings)
+}
+
+/// Warns about clipped samples and, unless quiet, says what was written.
+fn report_output(
+    args: &RenderArgs,
+    spec: OutputSpec,
+    decoder: &StreamDecoder,
+    report: &crate::stream_render::StreamReport,
+    started: Instant,
+) {
+    let (sample_rate, channels) = (decoder.sample_rate(), decoder.channels());
     if report.clipped > 0 {
         eprintln!(
             "warning: {}: {} sample(s) above full scale were clipped (use --format f32 to keep them)",
@@ -143,10 +174,8 @@ pub fn run(args: &RenderArgs) -> Result<(), CliError> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(())
 }
 
-/// Refuses a pitch total out of range and neural-only options with the classical engine.
 fn check_usage(args: &RenderArgs, total_pitch: f64) -> Result<(), CliError> {
     if !(MIN_PITCH_SEMITONES..=MAX_PITCH_SEMITONES).contains(&total_pitch) {
         return Err(CliError::new(
@@ -158,19 +187,19 @@ fn check_usage(args: &RenderArgs, total_pitch: f64) -> Result<(), CliError> {
             ),
         ));
     }
-    if args.engine == EngineChoice::Classic && args.model.is_some() {
+    if args.engine == EngineChoice::Classical && args.model.is_some() {
         return Err(CliError::new(
             ExitKind::Usage,
             "--model DIR is only used with --engine neural",
         ));
     }
-    if args.engine == EngineChoice::Classic && args.threads.is_some() {
+    if args.engine == EngineChoice::Classical && args.threads.is_some() {
         return Err(CliError::new(
             ExitKind::Usage,
             "--threads N is only used with --engine neural",
         ));
     }
-    if args.engine == EngineChoice::Classic && args.style.is_some() {
+    if args.engine == EngineChoice::Classical && args.style.is_some() {
         return Err(CliError::new(
             ExitKind::Usage,
             "--style NAME is only used with --engine neural",
