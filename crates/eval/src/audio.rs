@@ -1,4 +1,4 @@
-//! WAV reading/writing (mono, 32-bit float) and a small windowed-sinc resampler.
+//! WAV reading/writing (mono, 32-bit float) and whole-clip resampling (rubato).
 
 use std::path::Path;
 
@@ -59,38 +59,38 @@ pub fn write_wav_mono(path: &Path, samples: &[f32], sample_rate: u32) -> Result<
     writer.finalize().map_err(wav_err)
 }
 
-/// Resamples `input` from `from_hz` to `to_hz` with a Hann-windowed sinc of ±32 taps,
-/// cut off at the lower of the two Nyquist frequencies. Not real-time; used to bring
-/// espeak-ng's 22.05 kHz speech to 48 kHz.
-pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
-    if from_hz == to_hz {
-        return input.to_vec();
+/// Resamples a whole clip from `from_hz` to `to_hz` with rubato's FFT resampler
+/// (`process_all`: its delay removed, the output `round(len × to / from)` samples long). Not
+/// real-time; brings espeak-ng's 22.05 kHz speech and FluidSynth renders to 48 kHz.
+///
+/// # Errors
+/// [`EvalError::Resample`] if rubato refuses the rates.
+pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
+    use rubato::audioadapter::Adapter;
+    use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
+    use rubato::{Fft, FixedSync, Resampler};
+    if from_hz == to_hz || input.is_empty() {
+        return Ok(input.to_vec());
     }
-    const TAPS: isize = 32;
-    let step = f64::from(from_hz) / f64::from(to_hz);
-    let cutoff = (f64::from(to_hz) / f64::from(from_hz)).min(1.0) * 0.95;
-    let out_len = (input.len() as f64 / step).round() as usize;
-    (0..out_len)
-        .map(|n| {
-            let t = n as f64 * step;
-            let centre = t.floor() as isize;
-            let mut acc = 0.0f64;
-            for k in centre - TAPS + 1..=centre + TAPS {
-                if k < 0 || k as usize >= input.len() {
-                    continue;
-                }
-                let x = t - k as f64;
-                let sinc = if x.abs() < 1e-12 {
-                    1.0
-                } else {
-                    (std::f64::consts::PI * x * cutoff).sin() / (std::f64::consts::PI * x)
-                };
-                let w = 0.5 + 0.5 * (std::f64::consts::PI * x / TAPS as f64).cos();
-                acc += f64::from(input[k as usize]) * sinc * w;
-            }
-            acc as f32
-        })
-        .collect()
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| EvalError::Resample {
+        from_hz,
+        to_hz,
+        source: e,
+    };
+    let mut r = Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 1, FixedSync::Both)
+        .map_err(|e| err(e.into()))?;
+    let channels = [input.to_vec()];
+    let buffer =
+        SequentialSliceOfVecs::new(&channels[..], 1, input.len()).map_err(|e| err(e.into()))?;
+    let out = r
+        .process_all(&buffer, input.len(), None)
+        .map_err(|e| err(e.into()))?;
+    let frames = out.frames();
+    let mut audio = out.take_data();
+    audio.truncate(frames);
+    let want = (input.len() as f64 * f64::from(to_hz) / f64::from(from_hz)).round() as usize;
+    audio.resize(want, 0.0);
+    Ok(audio)
 }
 
 /// Cuts or zero-pads `audio` to exactly `len` samples; returns the signed number of

@@ -42,6 +42,16 @@ pub enum EvalError {
         /// What happened, with the tool's stderr where there is one.
         message: String,
     },
+    /// A clip could not be resampled (rubato refused the rates or the buffer).
+    #[error("resampling {from_hz} → {to_hz} Hz: {source}")]
+    Resample {
+        /// Rate of the clip.
+        from_hz: u32,
+        /// Rate asked for.
+        to_hz: u32,
+        /// What rubato reported (construction, buffer or processing error).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The XodVox DSP chain refused the settings.
     #[error(transparent)]
     Dsp(#[from] xodvox_dsp::DspError),

@@ -88,7 +88,7 @@ impl MidiRenderer {
             });
         }
         let (audio, sr) = read_wav_mono(&wav)?;
-        Ok(resample(&audio, sr, SAMPLE_RATE))
+        resample(&audio, sr, SAMPLE_RATE)
     }
 }
 

@@ -30,7 +30,7 @@ pub(super) fn speech_clip(program: &Path, seconds: f64) -> Result<Clip> {
         });
     }
     let (audio, sr) = read_wav_mono(&wav)?;
-    let mut audio = resample(&audio, sr, SAMPLE_RATE);
+    let mut audio = resample(&audio, sr, SAMPLE_RATE)?;
     let peak = audio.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-9);
     audio.iter_mut().for_each(|v| *v *= 0.7 / peak);
     audio.resize((seconds * f64::from(SAMPLE_RATE)).round() as usize, 0.0);
