@@ -2,25 +2,25 @@
 #![warn(missing_docs)]
 
 pub mod alloc_counter;
-pub mod classic;
+mod classical;
 pub mod delay;
-pub mod error;
+mod error;
 pub mod metrics;
-pub mod offline;
+mod offline;
 mod peaks;
 pub mod phase;
 pub mod resample;
-pub mod shift;
+mod shift;
 pub mod stft;
-pub mod stretcher;
+mod stretcher;
 pub mod transient;
-pub mod vocoder;
+mod vocoder;
 pub mod window;
 
-pub use classic::ClassicPhaseEngine;
+pub use classical::ClassicalPhaseEngine;
 pub use delay::{DelayLine, Ramp};
 pub use error::DspError;
-pub use offline::{classic_engine, render_offline, OfflineStream, RenderResult, RenderSettings};
+pub use offline::{classical_engine, render_offline, OfflineStream, RenderResult, RenderSettings};
 pub use phase::{Controls, IdentityPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 pub use resample::RateBridge;
 pub use shift::{ShiftInput, SpectralShifter};

@@ -1,24 +1,24 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-pub mod advance;
-pub mod backend;
-pub mod batch;
+mod advance;
+mod backend;
+mod batch;
 mod batch_runner;
-pub mod bundle;
-pub mod engine;
-pub mod error;
-pub mod meta;
+mod bundle;
+mod engine;
+mod error;
+mod meta;
 #[cfg(feature = "ort")]
 pub mod ort_backend;
 #[cfg(feature = "ort")]
 mod ort_locate;
 pub mod processor;
-pub mod realtime;
-pub mod step;
+mod realtime;
+mod step;
 mod switch;
 #[cfg(feature = "tract")]
-pub mod tract_backend;
+mod tract_backend;
 pub mod window;
 
 pub use advance::{write_advance, AdvanceGuide};

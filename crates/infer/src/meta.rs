@@ -16,11 +16,11 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const PHASE_ONLY_FORMAT_VERSION: u32 = 1;
 
 /// Name of the optional graph input carrying the phase vocoder's advance deviation
-/// (see [`crate::advance`] and `docs/model-format.md`).
+/// (see [`crate::write_advance`] and `docs/model-format.md`).
 pub const ADVANCE_INPUT: &str = "advance";
 
 /// Name of the optional graph input carrying the classical phase minus the analysis phase
-/// (see [`crate::advance`] and `docs/model-format.md`); only with [`ADVANCE_INPUT`].
+/// (see [`crate::write_advance`] and `docs/model-format.md`); only with [`ADVANCE_INPUT`].
 pub const LOCK_INPUT: &str = "lock";
 
 /// How the network's output turns into a phase.
@@ -187,7 +187,7 @@ pub struct StepSpec {
 /// The parsed `model.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelMeta {
-    /// [`PHASE_ONLY_FORMAT_VERSION`] (phase only) or [`FORMAT_VERSION`] (with `gain_db`).
+    /// `PHASE_ONLY_FORMAT_VERSION` (1, phase only) or `FORMAT_VERSION` (2, with `gain_db`).
     pub format_version: u32,
     /// True for test fixtures that are not real models.
     #[serde(default)]

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 use xodvox_dsp::phase::wrap_phase;
-use xodvox_dsp::{ClassicPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicalPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 
 use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
@@ -73,7 +73,7 @@ pub struct EngineStatus {
     pub errors: AtomicU64,
     /// Duration of the last inference, microseconds.
     pub last_inference_us: AtomicU32,
-    /// Frames that could not be queued to the worker (it was [`QUEUE_FRAMES`] behind); each
+    /// Frames that could not be queued to the worker (it was `QUEUE_FRAMES` behind); each
     /// run of them makes the worker restart its network history.
     pub dropped: AtomicU64,
     /// Times the worker zeroed its network history (stream starts, resets, dropped frames,
@@ -118,8 +118,8 @@ pub struct RealtimePhaseEngine {
     held_sent: bool,
     /// The next message must tell the worker to forget its window.
     reset_pending: bool,
-    classic: ClassicPhaseEngine,
-    classic_phase: Vec<f32>,
+    classical: ClassicalPhaseEngine,
+    classical_phase: Vec<f32>,
     reply: Vec<f32>,
     phase: Vec<f32>,
     /// The held frame's magnitude gains (models with a gain head; 1 on anchor and
@@ -213,8 +213,8 @@ impl RealtimePhaseEngine {
             next_id: 0,
             held_sent: false,
             reset_pending: true,
-            classic: ClassicPhaseEngine::new(bins),
-            classic_phase: vec![0.0; bins],
+            classical: ClassicalPhaseEngine::new(bins),
+            classical_phase: vec![0.0; bins],
             reply: vec![0.0; reply_len],
             phase: vec![0.0; bins],
             gain: vec![1.0; bins],
@@ -233,7 +233,7 @@ impl RealtimePhaseEngine {
     }
 
     /// Sets how long an offline wait for one frame lasts before that frame falls back and the
-    /// engine stops waiting (default [`OFFLINE_TIMEOUT`]).
+    /// engine stops waiting (default `OFFLINE_TIMEOUT`).
     #[must_use]
     pub fn with_offline_timeout(mut self, timeout: Duration) -> Self {
         self.offline_timeout = timeout;
@@ -295,7 +295,8 @@ impl PhaseEngine for RealtimePhaseEngine {
         if self.has_held {
             let id = self.next_id - 1;
             let held = self.held.frame();
-            self.classic.synthesis_phase(&held, &mut self.classic_phase);
+            self.classical
+                .synthesis_phase(&held, &mut self.classical_phase);
             let bins = self.meta.num_bins;
             let mut network = false;
             if self.held_first && anchors_on_reset(self.meta.phase_output) {
@@ -310,13 +311,13 @@ impl PhaseEngine for RealtimePhaseEngine {
                 );
             } else {
                 self.status.misses.fetch_add(1, Ordering::Relaxed);
-                self.phase.copy_from_slice(&self.classic_phase);
+                self.phase.copy_from_slice(&self.classical_phase);
             }
             if let Some(bounds) = self.gain_bounds {
                 let raw = network.then_some(&self.reply[HEADER..HEADER + 2 * bins]);
                 network_gain(raw, bounds, &mut self.gain);
             }
-            self.classic.set_previous_phase(&self.phase);
+            self.classical.set_previous_phase(&self.phase);
             self.status.frames.fetch_add(1, Ordering::Relaxed);
             for (o, &p) in phase_out.iter_mut().zip(&self.phase) {
                 *o = wrap_phase(p);
@@ -369,7 +370,7 @@ impl PhaseEngine for RealtimePhaseEngine {
         self.held_sent = false;
         self.reset_pending = true;
         self.phase.iter_mut().for_each(|p| *p = 0.0);
-        self.classic.reset();
+        self.classical.reset();
         self.guide.reset();
         while receive(&mut self.from_worker, &mut self.reply) {}
     }
