@@ -73,8 +73,10 @@ time relative to XodVox classical (in process) on the same task."
 /// Which phase engine renders the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineChoice {
-    /// Phase vocoder with identity phase locking and transient phase reset.
-    Classic,
+    /// Phase vocoder with identity phase locking and transient phase reset (`classic`, the
+    /// earlier spelling, is still accepted).
+    #[value(alias = "classic")]
+    Classical,
     /// Learned phase engine (the embedded default model, or --model DIR; backend from
     /// XODVOX_BACKEND=tract|ort).
     Neural,
@@ -181,9 +183,9 @@ pub struct RenderArgs {
     #[arg(long, value_name = "CENTS", default_value_t = 0.0, value_parser = parse_cents,
           allow_negative_numbers = true)]
     pub cents: f64,
-    /// Phase engine: `classic` (phase vocoder, default) or `neural` (the embedded default model or --model DIR,
+    /// Phase engine: `classical` (phase vocoder, default) or `neural` (the embedded default model or --model DIR,
     /// run at the model's sample rate with conversion at the edges; XODVOX_BACKEND=tract|ort).
-    #[arg(long, value_enum, default_value_t = EngineChoice::Classic)]
+    #[arg(long, value_enum, default_value_t = EngineChoice::Classical)]
     pub engine: EngineChoice,
     /// Directory with the neural model bundle (model.onnx + model.json); only with --engine neural.
     #[arg(long, value_name = "DIR")]

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
+use xodvox_dsp::{classical_engine, render_offline, RenderSettings};
 use xodvox_eval::bench::BENCH_TASKS;
 use xodvox_eval::engines::{find_program, tool_argv};
 use xodvox_eval::EngineKind;
@@ -223,7 +223,7 @@ fn time_xodvox_in_process(signal: &[Vec<f32>], task: Task, runs: u32) -> anyhow:
         ..RenderSettings::default()
     };
     let (seconds, output_seconds) = best_of(runs, || {
-        let engine = classic_engine(settings.n_fft);
+        let engine = classical_engine(settings.n_fft);
         let started = Instant::now();
         let result = render_offline(signal, &settings, engine, &mut |_, _| {})?;
         let seconds = started.elapsed().as_secs_f64();

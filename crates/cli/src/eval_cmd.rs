@@ -22,7 +22,7 @@ pub struct EvalArgs {
     /// the rows' targets). Without it, the built-in synthetic set is generated.
     #[arg(long, value_name = "DIR")]
     pub set: Option<PathBuf>,
-    /// Comma-separated engines: neural, neural-ort, classic, rb-fine, rb-fast, sox,
+    /// Comma-separated engines: neural, neural-ort, classical, rb-fine, rb-fast, sox,
     /// signalsmith, or `all`. Engines that cannot run here are reported as skipped.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub engines: String,

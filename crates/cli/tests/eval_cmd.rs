@@ -31,7 +31,7 @@ fn eval_writes_the_report_and_skips_missing_tools() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("report");
     // An empty PATH: rubberband and sox cannot be found.
-    let run = eval_with_path(&out, "/nonexistent-xodvox-bin", "classic,rb-fine,sox");
+    let run = eval_with_path(&out, "/nonexistent-xodvox-bin", "classical,rb-fine,sox");
     assert_ok(&run, "eval with tools missing");
     let err = stderr(&run);
     assert!(err.contains("rb-fine skipped"), "{err}");
@@ -44,7 +44,7 @@ fn eval_writes_the_report_and_skips_missing_tools() {
         md.contains("| sox | SoX tempo/pitch | – | skipped:"),
         "{md}"
     );
-    assert!(md.contains("| XodVox classic |"), "{md}");
+    assert!(md.contains("| XodVox classical |"), "{md}");
     for name in [
         "results.csv",
         "results.json",

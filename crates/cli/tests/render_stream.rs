@@ -10,7 +10,7 @@ use common::*;
 use rubato::audioadapter::Adapter;
 use rubato::audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler};
-use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
+use xodvox_dsp::{classical_engine, render_offline, RenderSettings};
 
 /// The whole-clip conversion of the previous `audio_io::resample`.
 fn resample_whole(channels: &[Vec<f32>], from: u32, to: u32) -> Vec<Vec<f32>> {
@@ -42,7 +42,7 @@ fn render_whole(input: &[Vec<f32>], rate: u32, stretch: f64, pitch: f64) -> Vec<
         ..RenderSettings::default()
     };
     let at_48k = resample_whole(input, rate, 48_000);
-    let rendered = render_offline(&at_48k, &settings, classic_engine(2048), &mut |_, _| {})
+    let rendered = render_offline(&at_48k, &settings, classical_engine(2048), &mut |_, _| {})
         .unwrap()
         .channels;
     let mut back = resample_whole(&rendered, 48_000, rate);

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use xodvox_dsp::stft::ForwardFft;
 use xodvox_dsp::window::hann_periodic;
 use xodvox_dsp::{
-    ClassicPhaseEngine, Controls, IdentityPhaseEngine, PhaseEngine, RateBridge, Stretcher,
+    ClassicalPhaseEngine, Controls, IdentityPhaseEngine, PhaseEngine, RateBridge, Stretcher,
     StretcherConfig,
 };
 
@@ -43,7 +43,7 @@ fn bench_process(c: &mut Criterion) {
     group.sample_size(10);
     let engines: [(&str, MakeEngine); 2] = [
         ("identity", || Box::new(IdentityPhaseEngine::new(1025))),
-        ("classic", || Box::new(ClassicPhaseEngine::new(1025))),
+        ("classic", || Box::new(ClassicalPhaseEngine::new(1025))),
     ];
     for (name, make) in engines {
         for pitch in [0.0, 5.0] {
@@ -90,7 +90,7 @@ fn bench_bridge(c: &mut Criterion) {
     let pitched = |pitch: f64| {
         let mut st = Stretcher::new(
             StretcherConfig::default(),
-            Box::new(ClassicPhaseEngine::new(1025)),
+            Box::new(ClassicalPhaseEngine::new(1025)),
         )
         .unwrap();
         st.set_controls(Controls {

@@ -14,7 +14,7 @@ use crate::phase::{wrap_phase, PhaseEngine, PhaseFrame};
 /// minimum between two peaks). On a transient frame, all phases are reset to the analysis
 /// phases so the attack is rebuilt as it was.
 #[derive(Debug, Clone)]
-pub struct ClassicPhaseEngine {
+pub struct ClassicalPhaseEngine {
     /// Synthesis phase of the previous output frame, radians, per bin.
     prev_phase: Vec<f32>,
     /// Indices of the peaks of the current frame (capacity = num_bins).
@@ -23,7 +23,7 @@ pub struct ClassicPhaseEngine {
     started: bool,
 }
 
-impl ClassicPhaseEngine {
+impl ClassicalPhaseEngine {
     /// Creates the engine for `num_bins` bins (`n_fft / 2 + 1`).
     pub fn new(num_bins: usize) -> Self {
         Self {
@@ -38,7 +38,7 @@ impl ClassicPhaseEngine {
     }
 }
 
-impl ClassicPhaseEngine {
+impl ClassicalPhaseEngine {
     /// Replaces the remembered synthesis phase of the previous frame by the phase that was
     /// actually used (e.g. a neural engine's), so that falling back to this engine continues
     /// coherently from there.
@@ -48,9 +48,9 @@ impl ClassicPhaseEngine {
     }
 }
 
-impl PhaseEngine for ClassicPhaseEngine {
+impl PhaseEngine for ClassicalPhaseEngine {
     fn name(&self) -> &str {
-        "classic"
+        "classical"
     }
 
     fn num_bins(&self) -> usize {

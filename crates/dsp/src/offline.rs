@@ -1,6 +1,6 @@
 //! Offline rendering of a whole clip: latency compensated, exact output length.
 
-use crate::classic::ClassicPhaseEngine;
+use crate::classical::ClassicalPhaseEngine;
 use crate::error::{check_range, DspError};
 use crate::phase::{Controls, PhaseEngine};
 use crate::stft::StftConfig;
@@ -287,8 +287,8 @@ fn build_stretcher(
 }
 
 /// The classical engine for a given FFT size, boxed for [`render_offline`].
-pub fn classic_engine(n_fft: usize) -> Box<dyn PhaseEngine> {
-    Box::new(ClassicPhaseEngine::new(n_fft / 2 + 1))
+pub fn classical_engine(n_fft: usize) -> Box<dyn PhaseEngine> {
+    Box::new(ClassicalPhaseEngine::new(n_fft / 2 + 1))
 }
 
 #[cfg(test)]
@@ -311,7 +311,7 @@ mod tests {
 
     /// Pushes `input` in chunks whose sizes cycle through `sizes`.
     fn stream(input: &[Vec<f32>], settings: &RenderSettings, sizes: &[usize]) -> Vec<Vec<f32>> {
-        let mut s = OfflineStream::new(settings, input.len(), classic_engine(2048)).unwrap();
+        let mut s = OfflineStream::new(settings, input.len(), classical_engine(2048)).unwrap();
         let mut out = vec![Vec::new(); input.len()];
         let len = input[0].len();
         let mut pos = 0;
@@ -337,7 +337,7 @@ mod tests {
                 pitch_semitones: pitch,
                 ..RenderSettings::default()
             };
-            let whole = render_offline(&input, &settings, classic_engine(2048), &mut |_, _| {})
+            let whole = render_offline(&input, &settings, classical_engine(2048), &mut |_, _| {})
                 .unwrap()
                 .channels;
             for sizes in [&[1usize, 4095, 17][..], &[1152], &[65_536]] {
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn stream_of_nothing_is_empty() {
-        let s = OfflineStream::new(&RenderSettings::default(), 1, classic_engine(2048)).unwrap();
+        let s = OfflineStream::new(&RenderSettings::default(), 1, classical_engine(2048)).unwrap();
         let mut out = vec![Vec::new()];
         assert_eq!(s.finish(&mut out), 0);
         assert!(out[0].is_empty());

@@ -102,7 +102,7 @@ impl OwnedFrame {
 /// Produces synthesis phases frame by frame. Implementations allocate in `new` and must
 /// not allocate, lock or do I/O in [`PhaseEngine::synthesis_phase`] when used in real time.
 pub trait PhaseEngine: Send {
-    /// Short name for reports (`classic`, `neural`, `identity`).
+    /// Short name for reports (`classical`, `neural`, `identity`).
     fn name(&self) -> &str;
 
     /// Number of bins the engine was built for.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
 use xodvox_dsp::stft::{istft, stft};
 use xodvox_dsp::transient::TransientDetector;
-use xodvox_dsp::{ClassicPhaseEngine, StftConfig};
+use xodvox_dsp::{ClassicalPhaseEngine, StftConfig};
 
 fn fixture_dir() -> PathBuf {
     crate_dir().join("../../fixtures/golden/stft")
@@ -163,11 +163,11 @@ fn streaming_analysis_frames_are_the_golden_stft_frames() {
 }
 
 /// `fixtures/golden/classic/`: the training package's port of the classical engine
-/// (`xodvox_train.data.transient_flags` + `classic_phases`, which build the neural model's
+/// (`xodvox_train.data.transient_flags` + `classical_phases`, which build the neural model's
 /// `advance` input) and this crate's transient detector and engine must fire on the same
 /// frames and lock phases identically on them.
 #[test]
-fn classic_engine_matches_the_training_port() {
+fn classical_engine_matches_the_training_port() {
     let dir = crate_dir().join("../../fixtures/golden/classic");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
@@ -184,7 +184,7 @@ fn classic_engine_matches_the_training_port() {
     assert_eq!(expected_transient.len(), frames);
     let n_fft = 2 * (bins - 1);
     let mut detector = TransientDetector::new(n_fft, 48_000.0, 1500.0);
-    let mut engine = ClassicPhaseEngine::new(bins);
+    let mut engine = ClassicalPhaseEngine::new(bins);
     let mut out = vec![0.0f32; bins];
     let mut worst = 0.0f32;
     let mut fired = Vec::new();

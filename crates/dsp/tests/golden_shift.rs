@@ -167,9 +167,9 @@ fn transient_golden_frames_are_all_fill() {
 
 /// `fixtures/golden/shift/classic/`: the classical engine on frames shifted by the Python
 /// port (+7 st; transient flags from the unshifted frames, as the runtime): the Rust engine
-/// on the same shifted frames must lock phases like `xodvox_train.data.classic_phases`.
+/// on the same shifted frames must lock phases like `xodvox_train.data.classical_phases`.
 #[test]
-fn classic_engine_on_shifted_frames_matches_the_training_port() {
+fn classical_engine_on_shifted_frames_matches_the_training_port() {
     use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
     let dir = fixture_dir().join("classic");
     let meta: serde_json::Value =
@@ -188,7 +188,7 @@ fn classic_engine_on_shifted_frames_matches_the_training_port() {
         transient.iter().skip(1).any(|&t| t != 0),
         "no mid-stream reset"
     );
-    let mut engine = xodvox_dsp::ClassicPhaseEngine::new(bins);
+    let mut engine = xodvox_dsp::ClassicalPhaseEngine::new(bins);
     let mut out = vec![0.0f32; bins];
     let mut worst = 0.0f32;
     for f in 0..frames {

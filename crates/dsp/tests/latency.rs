@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use xodvox_dsp::metrics::{cents, dominant_frequency};
-use xodvox_dsp::{ClassicPhaseEngine, Controls, PitchMode, Stretcher, StretcherConfig};
+use xodvox_dsp::{ClassicalPhaseEngine, Controls, PitchMode, Stretcher, StretcherConfig};
 
 const PITCHES: [f64; 7] = [-24.0, -12.0, -7.0, 0.0, 5.0, 12.0, 24.0];
 
@@ -15,7 +15,7 @@ fn chain(mode: PitchMode, channels: usize) -> Stretcher {
         pitch_mode: mode,
         ..Default::default()
     };
-    Stretcher::new(config, Box::new(ClassicPhaseEngine::new(1025))).unwrap()
+    Stretcher::new(config, Box::new(ClassicalPhaseEngine::new(1025))).unwrap()
 }
 
 /// A chain set to `p` semitones and reset there.

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use xodvox_dsp::alloc_counter::{count_allocations as counted, CountingAllocator};
-use xodvox_dsp::{ClassicPhaseEngine, Controls, Stretcher, StretcherConfig};
+use xodvox_dsp::{ClassicalPhaseEngine, Controls, Stretcher, StretcherConfig};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -24,7 +24,7 @@ fn streaming_process_push_pull_and_reset_never_allocate() {
     let blocks = random_blocks(len, 4096, 23);
     let mut st = Stretcher::new(
         StretcherConfig::default(),
-        Box::new(ClassicPhaseEngine::new(1025)),
+        Box::new(ClassicalPhaseEngine::new(1025)),
     )
     .unwrap();
     let mut out = vec![vec![0.0f32; 8192]; 2];
@@ -78,7 +78,7 @@ fn rate_bridge_process_and_reset_never_allocate() {
     let mut bridge = xodvox_dsp::RateBridge::new(44_100, 48_000, 2).unwrap();
     let mut st = Stretcher::new(
         StretcherConfig::default(),
-        Box::new(ClassicPhaseEngine::new(1025)),
+        Box::new(ClassicalPhaseEngine::new(1025)),
     )
     .unwrap();
     st.set_controls(Controls {

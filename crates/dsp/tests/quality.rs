@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use xodvox_dsp::metrics::{cents, correlation, dominant_frequency, rms};
-use xodvox_dsp::{classic_engine, render_offline, RenderSettings};
+use xodvox_dsp::{classical_engine, render_offline, RenderSettings};
 
 fn render(input: &[Vec<f32>], stretch: f64, pitch: f64) -> Vec<Vec<f32>> {
     let settings = RenderSettings {
@@ -12,7 +12,7 @@ fn render(input: &[Vec<f32>], stretch: f64, pitch: f64) -> Vec<Vec<f32>> {
         pitch_semitones: pitch,
         ..RenderSettings::default()
     };
-    let out = render_offline(input, &settings, classic_engine(2048), &mut |_, _| {}).unwrap();
+    let out = render_offline(input, &settings, classical_engine(2048), &mut |_, _| {}).unwrap();
     assert_eq!(out.nonfinite_samples, 0);
     out.channels
 }

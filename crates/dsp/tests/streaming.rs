@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use xodvox_dsp::metrics::error_db;
 use xodvox_dsp::{
-    ClassicPhaseEngine, Controls, IdentityPhaseEngine, StftConfig, Stretcher, StretcherConfig,
+    ClassicalPhaseEngine, Controls, IdentityPhaseEngine, StftConfig, Stretcher, StretcherConfig,
 };
 
 fn stream(st: &mut Stretcher, input: &[Vec<f32>], blocks: &[usize]) -> Vec<Vec<f32>> {
@@ -57,7 +57,7 @@ fn output_is_bit_identical_for_any_block_sizes() {
     let input = vec![test_music(len, 5), test_music(len, 6)];
     let run = |blocks: &[usize]| {
         let config = StretcherConfig::default();
-        let mut st = Stretcher::new(config, Box::new(ClassicPhaseEngine::new(1025))).unwrap();
+        let mut st = Stretcher::new(config, Box::new(ClassicalPhaseEngine::new(1025))).unwrap();
         st.set_controls(Controls {
             pitch_semitones: 3.0,
             ..Controls::default()
@@ -92,7 +92,7 @@ fn no_underruns_over_the_pitch_range_and_changes_are_click_free() {
         channels: 1,
         ..Default::default()
     };
-    let mut st = Stretcher::new(config, Box::new(ClassicPhaseEngine::new(1025))).unwrap();
+    let mut st = Stretcher::new(config, Box::new(ClassicalPhaseEngine::new(1025))).unwrap();
     let mut out = vec![0.0f32; len];
     let block = 256;
     let mut max_jump = 0.0f32;
@@ -135,7 +135,7 @@ fn nan_and_inf_input_never_reach_the_output() {
         channels: 1,
         ..Default::default()
     };
-    let mut st = Stretcher::new(config, Box::new(ClassicPhaseEngine::new(1025))).unwrap();
+    let mut st = Stretcher::new(config, Box::new(ClassicalPhaseEngine::new(1025))).unwrap();
     st.set_controls(Controls {
         pitch_semitones: -5.0,
         ..Controls::default()
@@ -156,7 +156,7 @@ fn reset_restores_initial_state() {
         channels: 1,
         ..Default::default()
     };
-    let mut st = Stretcher::new(config, Box::new(ClassicPhaseEngine::new(1025))).unwrap();
+    let mut st = Stretcher::new(config, Box::new(ClassicalPhaseEngine::new(1025))).unwrap();
     let a = stream(&mut st, &input, &[len]);
     st.reset();
     let b = stream(&mut st, &input, &[len]);
@@ -170,7 +170,7 @@ fn bad_configuration_is_refused_with_named_values() {
             channels: 9,
             ..Default::default()
         },
-        Box::new(ClassicPhaseEngine::new(1025)),
+        Box::new(ClassicalPhaseEngine::new(1025)),
     )
     .err()
     .unwrap();
@@ -183,21 +183,21 @@ fn bad_configuration_is_refused_with_named_values() {
             },
             ..Default::default()
         },
-        Box::new(ClassicPhaseEngine::new(1025)),
+        Box::new(ClassicalPhaseEngine::new(1025)),
     )
     .err()
     .unwrap();
     assert!(e.to_string().contains("hop = 500"), "{e}");
     let e = Stretcher::new(
         StretcherConfig::default(),
-        Box::new(ClassicPhaseEngine::new(513)),
+        Box::new(ClassicalPhaseEngine::new(513)),
     )
     .err()
     .unwrap();
     assert!(e.to_string().contains("513"), "{e}");
     let mut st = Stretcher::new(
         StretcherConfig::default(),
-        Box::new(ClassicPhaseEngine::new(1025)),
+        Box::new(ClassicalPhaseEngine::new(1025)),
     )
     .unwrap();
     let e = st

@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use xodvox_dsp::{classic_engine, render_offline, PhaseEngine, PitchMode, RenderSettings};
+use xodvox_dsp::{classical_engine, render_offline, PhaseEngine, PitchMode, RenderSettings};
 use xodvox_infer::{load_backend, offline_engine, BackendKind, BatchOptions, ModelBundle};
 
 use crate::audio::fit_length;
@@ -62,7 +62,7 @@ pub struct Rendered {
 }
 
 enum Inner {
-    Classic(PitchMode),
+    Classical(PitchMode),
     Neural {
         bundle: ModelBundle,
         backend: BackendKind,
@@ -121,8 +121,8 @@ fn prepare(kind: EngineKind, options: &EngineOptions) -> std::result::Result<Eng
         Ok::<_, String>((Inner::Tool { program, dir }, version))
     };
     let (inner, version, label) = match kind {
-        EngineKind::Classic | EngineKind::ClassicResample => (
-            Inner::Classic(if kind == EngineKind::Classic {
+        EngineKind::Classical | EngineKind::ClassicalResample => (
+            Inner::Classical(if kind == EngineKind::Classical {
                 PitchMode::Spectral
             } else {
                 PitchMode::Resample
@@ -256,8 +256,8 @@ impl Engine {
         };
         let started = Instant::now();
         let (mut audio, child_peak) = match &self.inner {
-            Inner::Classic(mode) => (
-                render_xodvox(input, sample_rate, task, classic_engine(2048), *mode, 0)?,
+            Inner::Classical(mode) => (
+                render_xodvox(input, sample_rate, task, classical_engine(2048), *mode, 0)?,
                 None,
             ),
             Inner::Neural { bundle, backend } => {

@@ -77,7 +77,7 @@ pub fn paired_difference(
 pub fn baseline_of(outcome: &EvalOutcome) -> Option<&str> {
     let keys: Vec<&str> = outcome.engines.iter().map(|e| e.key.as_str()).collect();
     keys.iter()
-        .find(|k| **k == "classic")
+        .find(|k| **k == "classical")
         .or(keys.first())
         .copied()
 }
@@ -185,23 +185,23 @@ mod tests {
     fn differences_are_paired_by_clip_and_task() {
         let p = Category::Polyphonic;
         let ms = vec![
-            m("a", "classic", 1.0, p),
-            m("b", "classic", 2.0, p),
-            m("c", "classic", 3.0, Category::Drums),
+            m("a", "classical", 1.0, p),
+            m("b", "classical", 2.0, p),
+            m("c", "classical", 3.0, Category::Drums),
             m("a", "neural", 0.9, p),
             m("b", "neural", 1.7, p),
             m("c", "neural", 3.5, Category::Drums),
             m("z", "neural", 0.0, p), // no baseline for z: not paired
         ];
-        let d = paired_difference(&ms, "neural", "classic", |m| m.mrstft, None).unwrap();
+        let d = paired_difference(&ms, "neural", "classical", |m| m.mrstft, None).unwrap();
         assert_eq!(d.n, 3);
         assert!((d.mean - (-0.1 - 0.3 + 0.5) / 3.0).abs() < 1e-12);
         let diffs = [-0.1, -0.3, 0.5];
         let var = diffs.iter().map(|x| (x - d.mean).powi(2)).sum::<f64>() / 2.0;
         assert!((d.se - (var / 3.0).sqrt()).abs() < 1e-12);
         assert_eq!(d.better, 2);
-        let poly = paired_difference(&ms, "neural", "classic", |m| m.mrstft, Some(p)).unwrap();
+        let poly = paired_difference(&ms, "neural", "classical", |m| m.mrstft, Some(p)).unwrap();
         assert_eq!((poly.n, poly.better), (2, 2));
-        assert!(paired_difference(&ms, "neural", "classic", |m| m.lsd_db, None).is_none());
+        assert!(paired_difference(&ms, "neural", "classical", |m| m.lsd_db, None).is_none());
     }
 }

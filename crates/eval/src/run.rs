@@ -17,7 +17,7 @@ pub struct Measurement {
     pub task: Task,
     /// Task label (`stretch x2`, `pitch +7`).
     pub task_label: String,
-    /// Engine key (`classic`, `rb-fine`, …).
+    /// Engine key (`classical`, `rb-fine`, …).
     pub engine: String,
     /// Multi-resolution STFT distance to the reference (lower is better; `None` without one).
     pub mrstft: Option<f64>,

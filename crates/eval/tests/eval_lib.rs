@@ -173,19 +173,19 @@ fn delayed_onsets_give_the_delay() {
 }
 
 #[test]
-fn spectral_convergence_is_one_for_silence_and_small_for_the_classic_engine() {
+fn spectral_convergence_is_one_for_silence_and_small_for_the_classical_engine() {
     let set = short_set();
     let clip = set.clips.iter().find(|c| c.id == "mono-a3").expect("clip");
     let task = Task::stretch(1.25);
     let silent = vec![0.0f32; task.output_len(clip.audio.len())];
     assert!((spectral_convergence(&clip.audio, task, &silent) - 1.0).abs() < 1e-9);
-    let (engines, _) = prepare_engines(&[EngineKind::Classic], &EngineOptions::default());
+    let (engines, _) = prepare_engines(&[EngineKind::Classical], &EngineOptions::default());
     let out = engines[0]
         .render(&clip.audio, clip.sample_rate, task)
         .expect("render");
     assert_eq!(out.audio.len(), silent.len());
     let sc = spectral_convergence(&clip.audio, task, &out.audio);
-    assert!(sc < 0.3, "classic SC {sc}");
+    assert!(sc < 0.3, "classical SC {sc}");
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn missing_tools_are_skipped_not_errors() {
         EngineKind::RubberbandR3,
         EngineKind::RubberbandR2,
         EngineKind::Sox,
-        EngineKind::Classic,
+        EngineKind::Classical,
     ];
     let (engines, skipped) = prepare_engines(
         &kinds,
@@ -208,7 +208,12 @@ fn missing_tools_are_skipped_not_errors() {
     for s in &skipped {
         assert!(s.reason.contains("not installed"), "{s:?}");
     }
-    assert!(EngineKind::parse_list("classic,warp").is_err());
+    assert!(EngineKind::parse_list("classical,warp").is_err());
+    // The earlier spelling still parses, to the same engine.
+    assert_eq!(
+        EngineKind::parse_list("classic,classical,classic-resample").unwrap(),
+        [EngineKind::Classical, EngineKind::ClassicalResample]
+    );
     assert_eq!(
         EngineKind::parse_list("all").expect("all").len(),
         EngineKind::ALL.len()
@@ -221,7 +226,7 @@ fn report_renders_with_every_engine() {
     set.tasks = vec![Task::stretch(2.0), Task::pitch(7.0)];
     let (engines, skipped) = prepare_engines(&EngineKind::ALL, &EngineOptions::default());
     // Without ort compiled in, neural-ort is skipped; everything else that is installed runs.
-    assert!(engines.iter().any(|e| e.kind() == EngineKind::Classic));
+    assert!(engines.iter().any(|e| e.kind() == EngineKind::Classical));
     assert!(engines
         .iter()
         .any(|e| e.label().contains("shipped default model")));

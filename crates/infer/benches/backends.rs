@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use xodvox_dsp::{ClassicPhaseEngine, Controls, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicalPhaseEngine, Controls, PhaseEngine, PhaseFrame};
 use xodvox_infer::{available_backends, load_backend, ModelBundle, PhaseBackend, StepState};
 
 /// Inputs shared by every path.
@@ -57,7 +57,7 @@ impl Inputs {
 enum Path {
     Window(Box<dyn PhaseBackend>),
     Step(Box<dyn PhaseBackend>, StepState),
-    Classic(ClassicPhaseEngine),
+    Classical(ClassicalPhaseEngine),
 }
 
 impl Path {
@@ -81,7 +81,7 @@ impl Path {
                     out,
                 )
                 .unwrap(),
-            Self::Classic(c) => {
+            Self::Classical(c) => {
                 let frame = PhaseFrame {
                     magnitude: &x.mag[..x.bins],
                     analysis_phase: &x.phase,
@@ -113,7 +113,7 @@ fn paths(bundle: &ModelBundle) -> Vec<(String, Path)> {
     }
     v.push((
         "classic_baseline".into(),
-        Path::Classic(ClassicPhaseEngine::new(bundle.meta.num_bins)),
+        Path::Classical(ClassicalPhaseEngine::new(bundle.meta.num_bins)),
     ));
     v
 }

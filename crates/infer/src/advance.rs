@@ -1,13 +1,13 @@
 //! The optional `advance` network input (see `docs/model-format.md`): the classical engine's
 //! phase increment per bin, beyond the bin-centre advance.
 //!
-//! [`AdvanceGuide`] runs its own [`ClassicPhaseEngine`] (identity phase locking, transient
+//! [`AdvanceGuide`] runs its own [`ClassicalPhaseEngine`] (identity phase locking, transient
 //! reset) on every frame and writes `wrap(c_t[b] − c_{t−1}[b] − 2π·b·H/n_fft)` in (−π, π],
 //! with `c_t` that engine's synthesis phase and `H` the model's synthesis hop (0 on the first
 //! frame after a reset, where the runtime anchors at the analysis phase). A model with this
 //! input predicts a rotation of that increment, so an untrained model *is* the classical
 //! engine. The training package computes the same values with its port of the engine
-//! (`xodvox_train.data.classic_phases`, checked against `crates/dsp` by the golden vectors in
+//! (`xodvox_train.data.classical_phases`, checked against `crates/dsp` by the golden vectors in
 //! `fixtures/golden/classic/`, transient resets included).
 //!
 //! The guide also gives the optional `lock` input: `wrap(c_t[b] − a_t[b])`, the classical
@@ -16,13 +16,13 @@
 //! [`write_advance`] is the plain phase vocoder's deviation `wrap(ω_b · H − 2π·b·H/n_fft)`
 //! from the reassigned frequency of one frame; the guide's increment equals it on spectral peaks.
 
-use xodvox_dsp::{ClassicPhaseEngine, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicalPhaseEngine, PhaseEngine, PhaseFrame};
 
 /// Computes the `advance` input from a private classical engine that follows the stream.
 /// Allocates in [`AdvanceGuide::new`] only; `write` and `reset` are real-time safe.
 #[derive(Debug, Clone)]
 pub struct AdvanceGuide {
-    engine: ClassicPhaseEngine,
+    engine: ClassicalPhaseEngine,
     phase: Vec<f32>,
     prev: Vec<f32>,
     /// Bin-centre advance over one hop, wrapped, double precision.
@@ -37,7 +37,7 @@ impl AdvanceGuide {
             .map(|b| wrap_f64(std::f64::consts::TAU * b as f64 * hop as f64 / n_fft as f64))
             .collect();
         Self {
-            engine: ClassicPhaseEngine::new(bins),
+            engine: ClassicalPhaseEngine::new(bins),
             phase: vec![0.0; bins],
             prev: vec![0.0; bins],
             centre,

@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use xodvox_dsp::{ClassicPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicalPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 
 use crate::advance::AdvanceGuide;
 use crate::backend::{load_backend, BackendKind, PhaseBackend};
@@ -138,7 +138,7 @@ pub struct BatchedNeuralEngine {
     phase: Vec<f32>,
     gain: Vec<f32>,
     gain_bounds: Option<(f32, f32)>,
-    fallback: ClassicPhaseEngine,
+    fallback: ClassicalPhaseEngine,
     fallback_phase: Vec<f32>,
     errors: u64,
     last_error: Option<String>,
@@ -213,7 +213,7 @@ impl BatchedNeuralEngine {
             phase: vec![0.0; bins],
             gain: vec![1.0; bins],
             gain_bounds: meta.gain_bounds(),
-            fallback: ClassicPhaseEngine::new(bins),
+            fallback: ClassicalPhaseEngine::new(bins),
             fallback_phase: vec![0.0; bins],
             errors: 0,
             last_error: None,

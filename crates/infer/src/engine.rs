@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use xodvox_dsp::phase::wrap_phase;
-use xodvox_dsp::{ClassicPhaseEngine, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicalPhaseEngine, PhaseEngine, PhaseFrame};
 
 use crate::advance::AdvanceGuide;
 use crate::backend::PhaseBackend;
@@ -82,7 +82,7 @@ pub struct NeuralPhaseEngine {
     /// frames).
     gain: Vec<f32>,
     gain_bounds: Option<(f32, f32)>,
-    fallback: ClassicPhaseEngine,
+    fallback: ClassicalPhaseEngine,
     fallback_phase: Vec<f32>,
     errors: u64,
     last_error: Option<String>,
@@ -102,7 +102,7 @@ impl NeuralPhaseEngine {
             phase: vec![0.0; bins],
             gain: vec![1.0; bins],
             gain_bounds: meta.gain_bounds(),
-            fallback: ClassicPhaseEngine::new(bins),
+            fallback: ClassicalPhaseEngine::new(bins),
             fallback_phase: vec![0.0; bins],
             errors: 0,
             last_error: None,

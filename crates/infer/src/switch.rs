@@ -16,7 +16,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
 
-use xodvox_dsp::{ClassicPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
+use xodvox_dsp::{ClassicalPhaseEngine, OwnedFrame, PhaseEngine, PhaseFrame};
 
 use crate::realtime::RealtimePhaseEngine;
 
@@ -91,7 +91,7 @@ impl Drop for EngineHandoff {
 
 /// Classical or neural phase, chosen frame by frame through a shared flag.
 pub(crate) struct SwitchEngine {
-    classic: ClassicPhaseEngine,
+    classical: ClassicalPhaseEngine,
     neural: Option<Box<RealtimePhaseEngine>>,
     handoff: Arc<EngineHandoff>,
     /// Written by the processor: use the neural engine (ignored when there is none).
@@ -114,7 +114,7 @@ impl SwitchEngine {
         neural_active: Arc<AtomicBool>,
     ) -> Self {
         Self {
-            classic: ClassicPhaseEngine::new(bins),
+            classical: ClassicalPhaseEngine::new(bins),
             neural: neural.map(Box::new),
             handoff,
             want_neural,
@@ -133,12 +133,12 @@ impl PhaseEngine for SwitchEngine {
         if self.using_neural {
             "neural"
         } else {
-            "classic"
+            "classical"
         }
     }
 
     fn num_bins(&self) -> usize {
-        self.classic.num_bins()
+        self.classical.num_bins()
     }
 
     fn latency_frames(&self) -> usize {
@@ -159,7 +159,7 @@ impl PhaseEngine for SwitchEngine {
             }
             if self.using_neural {
                 // The new engine starts afresh (below) from the phase the old one produced.
-                self.classic.set_previous_phase(&self.last_phase);
+                self.classical.set_previous_phase(&self.last_phase);
                 self.using_neural = false;
             }
         }
@@ -181,11 +181,12 @@ impl PhaseEngine for SwitchEngine {
             _ => {
                 if self.using_neural {
                     // Continue coherently from the phase the neural engine last produced.
-                    self.classic.set_previous_phase(&self.last_phase);
+                    self.classical.set_previous_phase(&self.last_phase);
                     self.using_neural = false;
                 }
                 if self.has_held {
-                    self.classic.synthesis_phase(&self.held.frame(), phase_out);
+                    self.classical
+                        .synthesis_phase(&self.held.frame(), phase_out);
                 } else {
                     phase_out.iter_mut().for_each(|p| *p = 0.0);
                 }
@@ -199,7 +200,7 @@ impl PhaseEngine for SwitchEngine {
     }
 
     fn reset(&mut self) {
-        self.classic.reset();
+        self.classical.reset();
         if let Some(n) = self.neural.as_mut() {
             n.reset();
         }

@@ -114,7 +114,7 @@ impl Analysis {
 /// The `advance` inputs of a stream of frames, by the documented definition: the increments
 /// of a separate classical engine, beyond each bin's centre advance (0 on the first frame).
 fn expected_advances(frames: &[Analysis]) -> Vec<Vec<f32>> {
-    let mut engine = xodvox_dsp::ClassicPhaseEngine::new(BINS);
+    let mut engine = xodvox_dsp::ClassicalPhaseEngine::new(BINS);
     let mut prev = vec![0.0f32; BINS];
     let mut phase = vec![0.0f32; BINS];
     frames

@@ -9,7 +9,7 @@ use common::crate_dir;
 use std::sync::Arc;
 
 use xodvox_dsp::{
-    classic_engine, render_offline, Controls, PhaseEngine, PhaseFrame, PitchMode, RenderSettings,
+    classical_engine, render_offline, Controls, PhaseEngine, PhaseFrame, PitchMode, RenderSettings,
 };
 use xodvox_infer::{
     load_backend, offline_engine, BackendKind, BatchOptions, BatchedNeuralEngine, InferError,
@@ -97,7 +97,7 @@ fn batched_renders_what_the_frame_by_frame_engine_renders() {
         let bundle = fixture(name);
         let reference = frame_by_frame(&bundle);
         assert_eq!(reference[0].len(), 46_800, "{name}: round(36000 x 1.3)");
-        let classic = render(classic_engine(2048), &bundle.meta);
+        let classical = render(classical_engine(2048), &bundle.meta);
         for (block_frames, workers) in [(1, 0), (7, 0), (64, 0), (5, 1), (64, 2)] {
             let options = BatchOptions {
                 block_frames,
@@ -115,7 +115,7 @@ fn batched_renders_what_the_frame_by_frame_engine_renders() {
         }
         if name != "identity-gain" {
             // The network changes the render, so equality above is not the classical render's.
-            assert!(max_diff(&classic, &reference) > 1e-3, "{name}");
+            assert!(max_diff(&classical, &reference) > 1e-3, "{name}");
         }
     }
 }
@@ -164,8 +164,8 @@ fn failed_blocks_fall_back_to_the_classical_phase() {
     };
     // Every frame plays the classical phase: the render is the classical engine's.
     let out = render(Box::new(make()), &bundle.meta);
-    let classic = render(classic_engine(2048), &bundle.meta);
-    assert!(max_diff(&out, &classic) < 1e-5);
+    let classical = render(classical_engine(2048), &bundle.meta);
+    assert!(max_diff(&out, &classical) < 1e-5);
     // The engine counts the failed frames and keeps the error.
     let mut engine = make();
     assert_eq!(engine.backend_name(), "no-blocks");

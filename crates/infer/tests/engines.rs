@@ -92,7 +92,7 @@ impl PhaseBackend for SlowBackend {
 }
 
 #[test]
-fn late_inference_falls_back_to_classic_without_clicks() {
+fn late_inference_falls_back_to_classical_without_clicks() {
     let b = bundle();
     let backend = Box::new(SlowBackend {
         bins: 1025,
@@ -200,7 +200,7 @@ fn renders_like_the_classical_engine_times(fixture: &str, gain: f32) {
         let c = render_offline(
             &input,
             &settings,
-            xodvox_dsp::classic_engine(settings.n_fft),
+            xodvox_dsp::classical_engine(settings.n_fft),
             &mut |_, _| {},
         )
         .unwrap();

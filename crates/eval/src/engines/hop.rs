@@ -3,7 +3,7 @@
 //! Signalsmith Stretch.
 
 use xodvox_dsp::{
-    classic_engine, Controls, PhaseEngine, PitchMode, StftConfig, Stretcher, StretcherConfig,
+    classical_engine, Controls, PhaseEngine, PitchMode, StftConfig, Stretcher, StretcherConfig,
 };
 use xodvox_infer::{BackendKind, ModelBundle, Preset, Processor, ProcessorControls, WaitMode};
 
@@ -77,9 +77,9 @@ impl Engine {
                 Ok(Box::new(ProcessorHop(p)))
             };
         match &self.inner {
-            Inner::Classic(PitchMode::Spectral) => Ok(Some(processor(None, BackendKind::Tract)?)),
+            Inner::Classical(PitchMode::Spectral) => Ok(Some(processor(None, BackendKind::Tract)?)),
             // The resampling path is an offline option; streamed here on its own stretcher.
-            Inner::Classic(mode) => Ok(Some(stretcher(classic_engine(2048), *mode)?)),
+            Inner::Classical(mode) => Ok(Some(stretcher(classical_engine(2048), *mode)?)),
             Inner::Neural { bundle, backend } => Ok(Some(processor(Some(bundle), *backend)?)),
             Inner::Tool { .. } => Ok(None),
             #[cfg(feature = "signalsmith")]

@@ -11,10 +11,10 @@ pub enum EngineKind {
     /// XodVox with the neural phase engine on the given backend.
     Neural(BackendKind),
     /// XodVox with the classical phase vocoder.
-    Classic,
+    Classical,
     /// XodVox with the classical phase vocoder on the older resampling pitch path
     /// (stretch by the pitch ratio, then resample; pitch-dependent latency).
-    ClassicResample,
+    ClassicalResample,
     /// `rubberband -3` (R3, "finer").
     RubberbandR3,
     /// `rubberband -2` (R2, "faster").
@@ -30,8 +30,8 @@ impl EngineKind {
     pub const ALL: [EngineKind; 8] = [
         EngineKind::Neural(BackendKind::Tract),
         EngineKind::Neural(BackendKind::Ort),
-        EngineKind::Classic,
-        EngineKind::ClassicResample,
+        EngineKind::Classical,
+        EngineKind::ClassicalResample,
         EngineKind::RubberbandR3,
         EngineKind::RubberbandR2,
         EngineKind::Sox,
@@ -43,8 +43,8 @@ impl EngineKind {
         match self {
             Self::Neural(BackendKind::Tract) => "neural",
             Self::Neural(BackendKind::Ort) => "neural-ort",
-            Self::Classic => "classic",
-            Self::ClassicResample => "classic-resample",
+            Self::Classical => "classical",
+            Self::ClassicalResample => "classical-resample",
             Self::RubberbandR3 => "rb-fine",
             Self::RubberbandR2 => "rb-fast",
             Self::Sox => "sox",
@@ -52,14 +52,17 @@ impl EngineKind {
         }
     }
 
-    /// Parses a key (`neural`, `neural-tract`, `neural-ort`, `classic`, `classic-resample`,
-    /// `rb-fine`, `rb-fast`, `sox`, `signalsmith`).
+    /// Parses a key (`neural`, `neural-tract`, `neural-ort`, `classical`, `classical-resample`,
+    /// `rb-fine`, `rb-fast`, `sox`, `signalsmith`; `classic` and `classic-resample`, the
+    /// earlier spelling, are still accepted).
     ///
     /// # Errors
     /// [`EvalError::Usage`] naming the unknown key and the valid ones.
     pub fn parse(key: &str) -> Result<Self> {
         match key.trim() {
             "neural-tract" => Ok(Self::Neural(BackendKind::Tract)),
+            "classic" => Ok(Self::Classical),
+            "classic-resample" => Ok(Self::ClassicalResample),
             k => Self::ALL.into_iter().find(|e| e.key() == k).ok_or_else(|| {
                 EvalError::Usage(format!(
                     "unknown engine '{k}' (expected one of: {})",
@@ -96,8 +99,8 @@ pub fn default_label(kind: EngineKind) -> String {
     match kind {
         EngineKind::Neural(BackendKind::Tract) => "XodVox neural (tract)".into(),
         EngineKind::Neural(BackendKind::Ort) => "XodVox neural (ONNX Runtime)".into(),
-        EngineKind::Classic => "XodVox classic".into(),
-        EngineKind::ClassicResample => "XodVox classic (resampling pitch path)".into(),
+        EngineKind::Classical => "XodVox classical".into(),
+        EngineKind::ClassicalResample => "XodVox classical (resampling pitch path)".into(),
         EngineKind::RubberbandR3 => "Rubber Band R3 (-3)".into(),
         EngineKind::RubberbandR2 => "Rubber Band R2 (-2)".into(),
         EngineKind::Sox => "SoX tempo/pitch".into(),
