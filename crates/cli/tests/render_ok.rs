@@ -108,6 +108,21 @@ fn wav_stereo_48k_f32_stretch_and_pitch() {
 }
 
 #[test]
+fn engine_classical_is_the_default_and_classic_its_earlier_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = path_in(&dir, "in.wav");
+    let frames = 24_000;
+    write_wav_f32(&input, &test_signal(1, frames, 48_000), 48_000);
+    let flags = ["--pitch", "3"];
+    let default = render_and_check(&input, &flags, frames, 48_000, 1, 1.0, "default");
+    for spelling in ["classical", "classic"] {
+        let with = [&flags[..], &["--engine", spelling]].concat();
+        let out = render_and_check(&input, &with, frames, 48_000, 1, 1.0, spelling);
+        assert_eq!(out.channels, default.channels, "--engine {spelling}");
+    }
+}
+
+#[test]
 fn six_channels_keep_their_layout() {
     let dir = tempfile::tempdir().unwrap();
     let input = path_in(&dir, "six.wav");
