@@ -313,12 +313,40 @@ impl PhaseVocoder {
     /// returns the `hop` output samples per channel it completed. Never allocates.
     pub fn run_frame(&mut self) -> &[Vec<f32>] {
         debug_assert!(self.frame_ready());
-        let n = self.config.n_fft;
-        let hop_s = self.config.hop;
-        let bins = self.config.num_bins();
-        let analysis_hop_exact = hop_s as f64 / self.total_ratio;
+        let analysis_hop_exact = self.config.hop as f64 / self.total_ratio;
+        self.analyse();
+        let transient = self.detector.update(
+            &self.power,
+            &self.time_offset,
+            analysis_hop_exact,
+            self.config.n_fft,
+        );
+        self.shift_pitch(transient);
+        let frame = PhaseFrame {
+            magnitude: &self.magnitude,
+            analysis_phase: &self.analysis_phase,
+            inst_freq: &self.inst_freq,
+            analysis_hop: self
+                .prev_start
+                .map_or(0, |p| (self.next_start - p) as usize),
+            synthesis_hop: self.config.hop,
+            transient,
+            controls: self.controls,
+        };
+        self.engine
+            .synthesis_phase(&frame, &mut self.synthesis_phase);
+        let out = self.store_frame();
+        self.resynthesise(out);
+        self.emit_hop();
+        self.advance_analysis(analysis_hop_exact);
+        &self.block
+    }
 
-        // Mid signal and its three transforms.
+    /// Forms the mid signal of the buffered frame and its three transforms (window, its
+    /// derivative, its time ramp), each channel's spectrum, and per bin the mid's power,
+    /// magnitude, phase, reassigned instantaneous frequency and time offset.
+    fn analyse(&mut self) {
+        let n = self.config.n_fft;
         if self.channels == 1 {
             self.mid_frame.copy_from_slice(&self.buf[0]);
         } else {
@@ -340,7 +368,7 @@ impl PhaseVocoder {
             }
         }
         let bin_freq = std::f32::consts::TAU / n as f32;
-        for k in 0..bins {
+        for k in 0..self.config.num_bins() {
             let x = self.mid_spec[k];
             let p = x.norm_sqr();
             self.power[k] = p;
@@ -355,25 +383,12 @@ impl PhaseVocoder {
                 self.time_offset[k] = 0.0;
             }
         }
-        let transient = self
-            .detector
-            .update(&self.power, &self.time_offset, analysis_hop_exact, n);
-        self.shift_pitch(transient);
-        let frame = PhaseFrame {
-            magnitude: &self.magnitude,
-            analysis_phase: &self.analysis_phase,
-            inst_freq: &self.inst_freq,
-            analysis_hop: self
-                .prev_start
-                .map_or(0, |p| (self.next_start - p) as usize),
-            synthesis_hop: hop_s,
-            transient,
-            controls: self.controls,
-        };
-        self.engine
-            .synthesis_phase(&frame, &mut self.synthesis_phase);
+    }
 
-        // Keep this frame until the engine's phase for it is back.
+    /// Keeps this frame's spectra until the engine's phase for it is back, and returns the
+    /// slot of the frame to resynthesise now, or `None` while a lagging engine has not yet
+    /// returned its first frame.
+    fn store_frame(&mut self) -> Option<usize> {
         let slots = self.delay_frames + 1;
         let slot = self.frame_index % slots;
         for c in 0..self.channels {
@@ -388,9 +403,14 @@ impl PhaseVocoder {
         let ready = self.frame_index >= self.delay_frames;
         let out_slot = (self.frame_index + slots - self.delay_frames) % slots;
         self.frame_index += 1;
+        ready.then_some(out_slot)
+    }
 
-        // Resynthesis: each channel keeps its phase offset to the mid signal; an engine with
-        // a gain head scales every channel's magnitude alike.
+    /// Resynthesis of the frame in slot `out` (silence for `None`) into the overlap-add
+    /// accumulators: each channel keeps its phase offset to the mid signal; an engine with
+    /// a gain head scales every channel's magnitude alike.
+    fn resynthesise(&mut self, out: Option<usize>) {
+        let out_slot = out.unwrap_or(0);
         let gain = self.engine.synthesis_gain();
         for c in 0..self.channels {
             let spec = &self.spectra_ring[out_slot][c];
@@ -402,7 +422,7 @@ impl PhaseVocoder {
                     x.arg() - mid_phase[k]
                 };
                 let g = gain.map_or(1.0, |g| g[k]);
-                self.synth_spec[k] = if ready {
+                self.synth_spec[k] = if out.is_some() {
                     Complex32::from_polar(x.norm() * g, self.synthesis_phase[k] + rel)
                 } else {
                     Complex32::new(0.0, 0.0)
@@ -419,13 +439,17 @@ impl PhaseVocoder {
         }
         // Frames still waiting for a lagging engine add nothing, not even window weight,
         // so a lagging engine's output is the same stream shifted by its latency.
-        if ready {
+        if out.is_some() {
             for (e, &w) in self.envelope.iter_mut().zip(&self.window) {
                 *e += w * w;
             }
         }
+    }
 
-        // Emit the completed hop and shift the accumulators.
+    /// Emits the completed hop into `block` and shifts the accumulators.
+    fn emit_hop(&mut self) {
+        let n = self.config.n_fft;
+        let hop_s = self.config.hop;
         for c in 0..self.channels {
             for i in 0..hop_s {
                 let env = self.envelope[i].max(self.envelope_floor);
@@ -436,8 +460,11 @@ impl PhaseVocoder {
         }
         self.envelope.copy_within(hop_s.., 0);
         self.envelope[n - hop_s..].iter_mut().for_each(|v| *v = 0.0);
+    }
 
-        // Advance the analysis position.
+    /// Advances the analysis position by one (fractional) analysis hop and drops the input
+    /// no later frame needs.
+    fn advance_analysis(&mut self, analysis_hop_exact: f64) {
         self.prev_start = Some(self.next_start);
         self.next_start_exact += analysis_hop_exact;
         self.next_start = self.next_start_exact.round() as i64;
@@ -452,6 +479,5 @@ impl PhaseVocoder {
             self.buf_len -= d;
         }
         self.buf_start = self.next_start;
-        &self.block
     }
 }
