@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::engines::{Engine, Skipped};
 use crate::metrics::{lsd_db, mrstft_distance, onset_errors, pitch_errors, spectral_convergence};
-use crate::set::{Category, EvalSet, Task};
+use crate::set::{Category, Clip, EvalSet, PitchSegment, Reference, Task};
 
 /// Every number measured for one (clip, task, engine).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +90,24 @@ pub struct EvalOutcome {
     pub comparisons: Vec<Comparison>,
 }
 
+/// What one (clip, task) is measured against: the reference, where there is one, and
+/// the pitch segments and onsets the output should have.
+struct Expected {
+    reference: Option<Reference>,
+    segments: Vec<PitchSegment>,
+    onsets: Vec<f64>,
+}
+
+impl Expected {
+    fn of(clip: &Clip, task: Task) -> Self {
+        Self {
+            reference: clip.reference(task),
+            segments: clip.expected_pitch(task),
+            onsets: clip.expected_onsets(task),
+        }
+    }
+}
+
 /// Runs `engines` over `set`. `compare` names the (clip id, task) pairs whose outputs are kept
 /// for spectrograms (pairs not in the set are ignored; with none left, the first clip's first
 /// task is used). `progress(done, total, what)` is called after every render.
@@ -105,99 +123,26 @@ pub fn evaluate(
         .iter()
         .map(|c| c.tasks_or(&set.tasks).len() * engines.len())
         .sum();
-    let mut wanted: Vec<(String, Task)> = compare
-        .iter()
-        .filter(|(id, task)| {
-            set.clips
-                .iter()
-                .any(|c| c.id == *id && c.tasks_or(&set.tasks).contains(task))
-        })
-        .map(|(id, t)| (id.to_string(), *t))
-        .collect();
-    if wanted.is_empty() {
-        if let Some(c) = set.clips.first() {
-            if let Some(&t) = c.tasks_or(&set.tasks).first() {
-                wanted.push((c.id.clone(), t));
-            }
-        }
-    }
+    let wanted = comparison_pairs(set, compare);
     let mut measurements = Vec::new();
     let mut comparisons = Vec::new();
     let mut done = 0;
     for clip in &set.clips {
-        let sr = f64::from(clip.sample_rate);
         for &task in clip.tasks_or(&set.tasks) {
-            let reference = clip.reference(task);
-            let segments = clip.expected_pitch(task);
-            let onsets = clip.expected_onsets(task);
+            let expected = Expected::of(clip, task);
             let keep = wanted.iter().any(|(id, t)| *id == clip.id && *t == task);
             let mut comparison = keep.then(|| Comparison {
                 clip: clip.id.clone(),
                 task,
                 sample_rate: clip.sample_rate,
                 input: clip.audio.clone(),
-                reference: reference.as_ref().map(|r| r.audio.clone()),
+                reference: expected.reference.as_ref().map(|r| r.audio.clone()),
                 outputs: Vec::new(),
             });
             for engine in engines {
-                let mut m = Measurement {
-                    clip: clip.id.clone(),
-                    category: clip.category,
-                    task,
-                    task_label: task.label(),
-                    engine: engine.kind().key().into(),
-                    mrstft: None,
-                    lsd_db: None,
-                    reference_exact: reference.as_ref().map(|r| r.exact),
-                    spectral_convergence: None,
-                    pitch_abs_cents: None,
-                    onset_signed_ms: None,
-                    onset_abs_ms: None,
-                    onsets_missed: None,
-                    length_fix: 0,
-                    seconds: 0.0,
-                    peak_memory_bytes: None,
-                    error: None,
-                };
-                match engine.render_style(
-                    &clip.audio,
-                    clip.sample_rate,
-                    task,
-                    clip.style.as_deref(),
-                ) {
-                    Ok(out) => {
-                        let y = &out.audio;
-                        m.length_fix = out.length_fix;
-                        m.seconds = out.seconds;
-                        m.peak_memory_bytes = out.peak_memory_bytes;
-                        if let Some(r) = &reference {
-                            m.mrstft = Some(mrstft_distance(&r.audio, y));
-                            m.lsd_db = Some(lsd_db(&r.audio, y));
-                        }
-                        m.spectral_convergence = Some(spectral_convergence(&clip.audio, task, y));
-                        let pitch = pitch_errors(y, sr, &segments);
-                        if !pitch.is_empty() {
-                            m.pitch_abs_cents = Some(
-                                pitch.iter().map(|p| p.cents.abs()).sum::<f64>()
-                                    / pitch.len() as f64,
-                            );
-                        }
-                        if !onsets.is_empty() {
-                            let e = onset_errors(
-                                y,
-                                reference.as_ref().map(|r| &r.audio[..]),
-                                sr,
-                                &onsets,
-                            );
-                            m.onset_signed_ms = e.mean_signed_ms();
-                            m.onset_abs_ms = e.mean_abs_ms();
-                            m.onsets_missed = Some(e.missed);
-                        }
-                        if let Some(c) = &mut comparison {
-                            c.outputs.push((engine.label().to_string(), out.audio));
-                        }
-                    }
-                    Err(e) => m.error = Some(e.to_string()),
+                let (m, output) = measure(clip, task, engine, &expected);
+                if let (Some(c), Some(y)) = (&mut comparison, output) {
+                    c.outputs.push((engine.label().to_string(), y));
                 }
                 measurements.push(m);
                 done += 1;
@@ -225,4 +170,86 @@ pub fn evaluate(
         measurements,
         comparisons,
     }
+}
+
+/// The (clip id, task) pairs of `compare` that are in `set`; with none, the first clip's
+/// first task.
+fn comparison_pairs(set: &EvalSet, compare: &[(&str, Task)]) -> Vec<(String, Task)> {
+    let mut wanted: Vec<(String, Task)> = compare
+        .iter()
+        .filter(|(id, task)| {
+            set.clips
+                .iter()
+                .any(|c| c.id == *id && c.tasks_or(&set.tasks).contains(task))
+        })
+        .map(|(id, t)| (id.to_string(), *t))
+        .collect();
+    if wanted.is_empty() {
+        if let Some(c) = set.clips.first() {
+            if let Some(&t) = c.tasks_or(&set.tasks).first() {
+                wanted.push((c.id.clone(), t));
+            }
+        }
+    }
+    wanted
+}
+
+/// Renders `clip` for `task` with `engine` and measures the output against `expected`;
+/// returns the measurement and the output (`None` when the engine failed).
+fn measure(
+    clip: &Clip,
+    task: Task,
+    engine: &Engine,
+    expected: &Expected,
+) -> (Measurement, Option<Vec<f32>>) {
+    let mut m = Measurement {
+        clip: clip.id.clone(),
+        category: clip.category,
+        task,
+        task_label: task.label(),
+        engine: engine.kind().key().into(),
+        mrstft: None,
+        lsd_db: None,
+        reference_exact: expected.reference.as_ref().map(|r| r.exact),
+        spectral_convergence: None,
+        pitch_abs_cents: None,
+        onset_signed_ms: None,
+        onset_abs_ms: None,
+        onsets_missed: None,
+        length_fix: 0,
+        seconds: 0.0,
+        peak_memory_bytes: None,
+        error: None,
+    };
+    let out = match engine.render_style(&clip.audio, clip.sample_rate, task, clip.style.as_deref())
+    {
+        Ok(out) => out,
+        Err(e) => {
+            m.error = Some(e.to_string());
+            return (m, None);
+        }
+    };
+    let y = &out.audio;
+    let sr = f64::from(clip.sample_rate);
+    m.length_fix = out.length_fix;
+    m.seconds = out.seconds;
+    m.peak_memory_bytes = out.peak_memory_bytes;
+    if let Some(r) = &expected.reference {
+        m.mrstft = Some(mrstft_distance(&r.audio, y));
+        m.lsd_db = Some(lsd_db(&r.audio, y));
+    }
+    m.spectral_convergence = Some(spectral_convergence(&clip.audio, task, y));
+    let pitch = pitch_errors(y, sr, &expected.segments);
+    if !pitch.is_empty() {
+        m.pitch_abs_cents =
+            Some(pitch.iter().map(|p| p.cents.abs()).sum::<f64>() / pitch.len() as f64);
+    }
+    if !expected.onsets.is_empty() {
+        let reference = expected.reference.as_ref().map(|r| &r.audio[..]);
+        let e = onset_errors(y, reference, sr, &expected.onsets);
+        m.onset_signed_ms = e.mean_signed_ms();
+        m.onset_abs_ms = e.mean_abs_ms();
+        m.onsets_missed = Some(e.missed);
+    }
+    (m, Some(out.audio))
 }
