@@ -183,6 +183,62 @@ impl Breakdown<'_> {
     }
 }
 
+/// One breakdown table: title, decimals, the measured field, by task (else by category),
+/// and the one category it is limited to.
+type TableSpec = (&'static str, usize, Field, bool, Option<Category>);
+
+/// The per-category tables.
+const PER_CATEGORY: [TableSpec; 3] = [
+    (
+        "MR-STFT distance to reference",
+        3,
+        |m| m.mrstft,
+        false,
+        None,
+    ),
+    ("Log-spectral distance (dB)", 2, |m| m.lsd_db, false, None),
+    (
+        "Spectral convergence vs intended magnitudes (reference-free)",
+        3,
+        |m| m.spectral_convergence,
+        false,
+        None,
+    ),
+];
+
+/// The per-control tables (those limited to a category only when the set has it).
+const PER_CONTROL: [TableSpec; 5] = [
+    ("MR-STFT distance to reference", 3, |m| m.mrstft, true, None),
+    (
+        "Spectral convergence",
+        3,
+        |m| m.spectral_convergence,
+        true,
+        None,
+    ),
+    (
+        "Pitch error on monophonic clips (cents, mean |error|)",
+        2,
+        |m| m.pitch_abs_cents,
+        true,
+        Some(Category::Monophonic),
+    ),
+    (
+        "Onset error on drum clips (ms, mean |error|)",
+        2,
+        |m| m.onset_abs_ms,
+        true,
+        Some(Category::Drums),
+    ),
+    (
+        "Onset bias on drum clips (ms, mean signed error; negative = early)",
+        2,
+        |m| m.onset_signed_ms,
+        true,
+        Some(Category::Drums),
+    ),
+];
+
 /// The per-category and per-control tables.
 fn write_breakdowns(s: &mut String, outcome: &EvalOutcome) {
     let ms = &outcome.measurements;
@@ -199,75 +255,16 @@ fn write_breakdowns(s: &mut String, outcome: &EvalOutcome) {
         categories,
         tasks,
     };
-    let _ = writeln!(s, "\n## Per category");
-    t.table(
-        s,
-        "MR-STFT distance to reference",
-        3,
-        |m| m.mrstft,
-        false,
-        None,
-    );
-    t.table(
-        s,
-        "Log-spectral distance (dB)",
-        2,
-        |m| m.lsd_db,
-        false,
-        None,
-    );
-    t.table(
-        s,
-        "Spectral convergence vs intended magnitudes (reference-free)",
-        3,
-        |m| m.spectral_convergence,
-        false,
-        None,
-    );
-    let _ = writeln!(s, "\n## Per control");
-    t.table(
-        s,
-        "MR-STFT distance to reference",
-        3,
-        |m| m.mrstft,
-        true,
-        None,
-    );
-    t.table(
-        s,
-        "Spectral convergence",
-        3,
-        |m| m.spectral_convergence,
-        true,
-        None,
-    );
-    if t.categories.contains(&Category::Monophonic) {
-        t.table(
-            s,
-            "Pitch error on monophonic clips (cents, mean |error|)",
-            2,
-            |m| m.pitch_abs_cents,
-            true,
-            Some(Category::Monophonic),
-        );
-    }
-    if t.categories.contains(&Category::Drums) {
-        t.table(
-            s,
-            "Onset error on drum clips (ms, mean |error|)",
-            2,
-            |m| m.onset_abs_ms,
-            true,
-            Some(Category::Drums),
-        );
-        t.table(
-            s,
-            "Onset bias on drum clips (ms, mean signed error; negative = early)",
-            2,
-            |m| m.onset_signed_ms,
-            true,
-            Some(Category::Drums),
-        );
+    for (heading, specs) in [
+        ("Per category", &PER_CATEGORY[..]),
+        ("Per control", &PER_CONTROL[..]),
+    ] {
+        let _ = writeln!(s, "\n## {heading}");
+        for &(title, digits, field, by_task, only) in specs {
+            if only.is_none_or(|c| t.categories.contains(&c)) {
+                t.table(s, title, digits, field, by_task, only);
+            }
+        }
     }
 }
 
