@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use xodvox_eval::engines::find_program;
 use xodvox_eval::run::evaluate;
 use xodvox_eval::{
-    bench_engines, builtin_set, load_dataset, prepare_engines, write_report, EngineKind,
-    EngineOptions, MachineInfo, ReportOptions, SetOptions, Task,
+    bench_engines, builtin_set, load_dataset, prepare_engines, write_report, BenchRow, EngineKind,
+    EngineOptions, EvalOutcome, EvalSet, MachineInfo, ReportOptions, SetOptions, Task,
 };
 
 use crate::errors::{CliError, ExitKind, Tag};
@@ -118,40 +118,8 @@ fn git_commit() -> String {
 /// [`ExitKind::Usage`] for bad option values, [`ExitKind::Input`] for an unreadable set or
 /// model folder, [`ExitKind::Output`] if the report cannot be written.
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
-    let kinds = EngineKind::parse_list(&args.engines)
-        .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?;
-    if !(1.0..=600.0).contains(&args.bench_seconds) {
-        return Err(CliError::new(
-            ExitKind::Usage,
-            format!(
-                "--bench-seconds {} is out of range (1 to 600)",
-                args.bench_seconds
-            ),
-        ));
-    }
-    if let Some(dir) = &args.model {
-        if !dir.join("model.json").is_file() {
-            return Err(CliError::new(
-                ExitKind::Input,
-                format!("--model {}: no model.json there", dir.display()),
-            ));
-        }
-    }
-    let mut set = match &args.set {
-        Some(dir) => load_dataset(dir)
-            .with_context(|| format!("cannot read the evaluation set {}", dir.display()))
-            .tag(ExitKind::Input)?,
-        None => builtin_set(&SetOptions {
-            seconds: args.seconds,
-            espeak: find_program("espeak-ng", None),
-            midi: xodvox_eval::midi::MidiRenderer::find(|p| find_program(p, None)),
-        })
-        .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?,
-    };
-    if let Some(list) = &args.tasks {
-        // Dataset rows keep their own task (their reference exists only for it).
-        set.tasks = parse_tasks(list).tag(ExitKind::Usage)?;
-    }
+    let kinds = check_options(args)?;
+    let set = load_set(args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))
         .tag(ExitKind::Output)?;
@@ -184,18 +152,69 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     });
     pb.finish_and_clear();
 
-    let bench = if args.no_bench {
-        None
-    } else {
+    let bench = (!args.no_bench).then(|| {
         let pb = bar(args.quiet, engines.len() as u64, "bench");
         let rows = bench_engines(&engines, args.bench_seconds, &mut |done, _, what| {
             pb.set_position(done as u64);
             pb.set_message(what.to_string());
         });
         pb.finish_and_clear();
-        Some(rows)
-    };
+        rows
+    });
+    write_outputs(args, &outcome, bench.as_deref())
+}
 
+/// Checks the option values that need no file, and returns the engines asked for.
+fn check_options(args: &EvalArgs) -> Result<Vec<EngineKind>, CliError> {
+    let kinds = EngineKind::parse_list(&args.engines)
+        .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?;
+    if !(1.0..=600.0).contains(&args.bench_seconds) {
+        return Err(CliError::new(
+            ExitKind::Usage,
+            format!(
+                "--bench-seconds {} is out of range (1 to 600)",
+                args.bench_seconds
+            ),
+        ));
+    }
+    if let Some(dir) = &args.model {
+        if !dir.join("model.json").is_file() {
+            return Err(CliError::new(
+                ExitKind::Input,
+                format!("--model {}: no model.json there", dir.display()),
+            ));
+        }
+    }
+    Ok(kinds)
+}
+
+/// The evaluation set: the dataset `--set` names, or the built-in one; `--tasks` replaces
+/// the set's tasks (dataset rows keep their own).
+fn load_set(args: &EvalArgs) -> Result<EvalSet, CliError> {
+    let mut set = match &args.set {
+        Some(dir) => load_dataset(dir)
+            .with_context(|| format!("cannot read the evaluation set {}", dir.display()))
+            .tag(ExitKind::Input)?,
+        None => builtin_set(&SetOptions {
+            seconds: args.seconds,
+            espeak: find_program("espeak-ng", None),
+            midi: xodvox_eval::midi::MidiRenderer::find(|p| find_program(p, None)),
+        })
+        .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?,
+    };
+    if let Some(list) = &args.tasks {
+        // Dataset rows keep their own task (their reference exists only for it).
+        set.tasks = parse_tasks(list).tag(ExitKind::Usage)?;
+    }
+    Ok(set)
+}
+
+/// Writes the report folder and, with `--doc`, the Markdown document.
+fn write_outputs(
+    args: &EvalArgs,
+    outcome: &EvalOutcome,
+    bench: Option<&[BenchRow]>,
+) -> Result<(), CliError> {
     let mut machine = MachineInfo::detect();
     machine.build = git_commit();
     let command = format!(
@@ -206,13 +225,13 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
         command: command.clone(),
         ..ReportOptions::default()
     };
-    let files = write_report(&args.out, &outcome, bench.as_deref(), &machine, &options)
+    let files = write_report(&args.out, outcome, bench, &machine, &options)
         .with_context(|| format!("cannot write the report into {}", args.out.display()))
         .tag(ExitKind::Output)?;
     if let Some(doc) = &args.doc {
         let text = xodvox_eval::report::render_markdown(
-            &outcome,
-            bench.as_deref(),
+            outcome,
+            bench,
             &machine,
             &ReportOptions {
                 title: "XodVox benchmarks".into(),
