@@ -56,6 +56,17 @@ pub(crate) struct Row {
     pub output_seconds: Option<f64>,
 }
 
+/// What the bench has measured so far.
+#[derive(Default)]
+struct Results {
+    /// One row per (engine, task).
+    rows: Vec<Row>,
+    /// Engines skipped or failed, with the reason.
+    notes: Vec<String>,
+    /// Per-hop inference times per (backend, task).
+    hops: Vec<(String, Vec<Duration>)>,
+}
+
 /// Runs `xodvox bench`.
 ///
 /// # Errors
@@ -72,80 +83,15 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .with_context(|| format!("cannot write {}", input.display()))
         .tag(ExitKind::Output)?;
 
-    let mut rows = Vec::new();
-    let mut notes = Vec::new();
-    for task in TASKS {
-        eprintln!("bench: XodVox classical, {}", task.name);
-        rows.push(time_xodvox_in_process(&signal, task, args.runs).tag(ExitKind::Other)?);
-        if let Some(row) = time_processor(&signal, task, args.runs, None).tag(ExitKind::Other)? {
-            eprintln!(
-                "bench: XodVox classical (real-time Processor), {}",
-                task.name
-            );
-            rows.push(row);
-        }
-    }
-    let mut hops = Vec::new();
+    let mut results = Results::default();
+    bench_classical(&signal, args.runs, &mut results).tag(ExitKind::Other)?;
     let bundle = ModelBundle::embedded_default()
         .context("embedded default model")
         .tag(ExitKind::Other)?;
-    for kind in available_backends() {
-        let name = format!("{kind:?}").to_lowercase();
-        if let Err(e) = load_backend(kind, &bundle) {
-            notes.push(format!("XodVox neural ({name}): skipped, {e}"));
-            continue;
-        }
-        for task in TASKS {
-            eprintln!("bench: XodVox neural ({name}), {}", task.name);
-            let (row, times) =
-                time_neural_in_process(&signal, task, args.runs, &bundle, kind, &name)
-                    .tag(ExitKind::Other)?;
-            rows.push(row);
-            hops.push((format!("{name}, {}", task.name), times));
-            eprintln!("bench: XodVox neural ({name}, batched), {}", task.name);
-            rows.push(
-                time_batched_in_process(&signal, task, args.runs, &bundle, kind, &name)
-                    .tag(ExitKind::Other)?,
-            );
-            let model = Some((&bundle, kind, name.as_str()));
-            if let Some(row) =
-                time_processor(&signal, task, args.runs, model).tag(ExitKind::Other)?
-            {
-                eprintln!(
-                    "bench: XodVox neural ({name}, real-time Processor), {}",
-                    task.name
-                );
-                rows.push(row);
-            }
-        }
-    }
-    let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;
-    let external = external_commands(&exe);
-    for (engine, program, build) in external {
-        if !program.is_file() && find_program(&program.to_string_lossy(), None).is_none() {
-            notes.push(format!(
-                "{engine}: skipped, `{}` is not installed",
-                program.display()
-            ));
-            continue;
-        }
-        for task in TASKS {
-            eprintln!("bench: {engine}, {}", task.name);
-            let out = dir.path().join("out.wav");
-            let _ = std::fs::remove_file(&out);
-            let argv = build(task, &input, &out);
-            match best_of(args.runs, || time_command(&program, &argv, &out)) {
-                Ok((seconds, output_seconds)) => rows.push(Row {
-                    engine: engine.to_string(),
-                    task: task.name,
-                    seconds,
-                    output_seconds,
-                }),
-                Err(e) => notes.push(format!("{engine}, {}: failed: {e:#}", task.name)),
-            }
-        }
-    }
+    bench_neural(&signal, args.runs, &bundle, &mut results).tag(ExitKind::Other)?;
+    bench_external(&input, dir.path(), args.runs, &mut results)?;
 
+    let Results { rows, notes, hops } = results;
     let mut table = format_table(&rows, &notes, audio_seconds, args.runs);
     table.push_str(&format_hop_table(&hops, bundle.meta.hop, BENCH_SAMPLE_RATE));
     print!("{table}");
@@ -153,6 +99,99 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         std::fs::write(path, &table)
             .with_context(|| format!("cannot write {}", path.display()))
             .tag(ExitKind::Output)?;
+    }
+    Ok(())
+}
+
+/// The classical engine, offline and through the real-time Processor, on every task.
+fn bench_classical(signal: &[Vec<f32>], runs: u32, results: &mut Results) -> anyhow::Result<()> {
+    for task in TASKS {
+        eprintln!("bench: XodVox classical, {}", task.name);
+        results
+            .rows
+            .push(time_xodvox_in_process(signal, task, runs)?);
+        if let Some(row) = time_processor(signal, task, runs, None)? {
+            eprintln!(
+                "bench: XodVox classical (real-time Processor), {}",
+                task.name
+            );
+            results.rows.push(row);
+        }
+    }
+    Ok(())
+}
+
+/// The neural engine on every backend built in (offline, batched and through the real-time
+/// Processor), with its per-hop inference times; a backend that cannot load is a note.
+fn bench_neural(
+    signal: &[Vec<f32>],
+    runs: u32,
+    bundle: &ModelBundle,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    for kind in available_backends() {
+        let name = format!("{kind:?}").to_lowercase();
+        if let Err(e) = load_backend(kind, bundle) {
+            results
+                .notes
+                .push(format!("XodVox neural ({name}): skipped, {e}"));
+            continue;
+        }
+        for task in TASKS {
+            eprintln!("bench: XodVox neural ({name}), {}", task.name);
+            let (row, times) = time_neural_in_process(signal, task, runs, bundle, kind, &name)?;
+            results.rows.push(row);
+            results.hops.push((format!("{name}, {}", task.name), times));
+            eprintln!("bench: XodVox neural ({name}, batched), {}", task.name);
+            results.rows.push(time_batched_in_process(
+                signal, task, runs, bundle, kind, &name,
+            )?);
+            if let Some(row) = time_processor(signal, task, runs, Some((bundle, kind, &name)))? {
+                eprintln!(
+                    "bench: XodVox neural ({name}, real-time Processor), {}",
+                    task.name
+                );
+                results.rows.push(row);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The external tools (and the `xodvox render` command itself) on the WAV file `input`,
+/// writing into `dir`; a tool that is not installed or fails is a note.
+fn bench_external(
+    input: &Path,
+    dir: &Path,
+    runs: u32,
+    results: &mut Results,
+) -> Result<(), CliError> {
+    let exe = std::env::current_exe().context("cannot locate the xodvox binary")?;
+    for (engine, program, build) in external_commands(&exe) {
+        if !program.is_file() && find_program(&program.to_string_lossy(), None).is_none() {
+            results.notes.push(format!(
+                "{engine}: skipped, `{}` is not installed",
+                program.display()
+            ));
+            continue;
+        }
+        for task in TASKS {
+            eprintln!("bench: {engine}, {}", task.name);
+            let out = dir.join("out.wav");
+            let _ = std::fs::remove_file(&out);
+            let argv = build(task, input, &out);
+            match best_of(runs, || time_command(&program, &argv, &out)) {
+                Ok((seconds, output_seconds)) => results.rows.push(Row {
+                    engine: engine.to_string(),
+                    task: task.name,
+                    seconds,
+                    output_seconds,
+                }),
+                Err(e) => results
+                    .notes
+                    .push(format!("{engine}, {}: failed: {e:#}", task.name)),
+            }
+        }
     }
     Ok(())
 }
