@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use xodvox_dataset::{
-    build, dataset_stats, merge_shards, probe, BuildOptions, DatasetConfig, DatasetError, Progress,
-    Shard, Stage, ToolKind,
+    build, dataset_stats, merge_shards, probe, BuildOptions, BuildSummary, DatasetConfig,
+    DatasetError, Progress, Shard, Stage, ToolKind,
 };
 
 use crate::errors::{CliError, ExitKind, Tag};
@@ -142,23 +142,7 @@ fn run_build(a: &BuildArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(lib_err)?;
     // Tools first, so a missing one is reported before any work.
-    let sox = probe(ToolKind::Sox).map_err(lib_err)?;
-    let rb = probe(ToolKind::Rubberband);
-    if !a.quiet {
-        match &rb {
-            Ok(rb) => eprintln!("tools: sox {}, rubberband {}", sox.version, rb.version),
-            Err(_) => eprintln!("tools: sox {}", sox.version),
-        }
-    }
-    if let Err(e) = &rb {
-        if config
-            .styles
-            .iter()
-            .any(|s| s.tool() == ToolKind::Rubberband)
-        {
-            eprintln!("warning: {e}; pairs of the rb-* styles will be skipped");
-        }
-    }
+    check_tools(&config, a.quiet)?;
     let opts = BuildOptions {
         input: a.input.clone(),
         out: a.out.clone(),
@@ -173,20 +157,7 @@ fn run_build(a: &BuildArgs) -> Result<(), CliError> {
         eprintln!("skipped: {}: {}", s.file, s.reason);
     }
     if !a.quiet {
-        eprintln!(
-            "sources: {} found, {} in this run ({} converted now); clips: {} ({} near-silent dropped); \
-             pairs: {} planned, {} made now, {} done before; {} skipped; {:.1} s",
-            summary.sources_found,
-            summary.sources,
-            summary.sources_converted,
-            summary.clips,
-            summary.clips_silent,
-            summary.pairs_planned,
-            summary.pairs_made,
-            summary.pairs_reused,
-            summary.skipped.len(),
-            summary.elapsed.as_secs_f64()
-        );
+        print_summary(&summary);
     }
     match (&summary.manifest, summary.stopped_by_limit) {
         (_, true) => {
@@ -224,6 +195,47 @@ fn run_build(a: &BuildArgs) -> Result<(), CliError> {
             .context(a.out.display().to_string())
             .tag(ExitKind::Other),
     }
+}
+
+/// Probes SoX (required) and Rubber Band (needed by the rb-* styles only: without it those
+/// pairs are skipped, with a warning) and prints their versions.
+fn check_tools(config: &DatasetConfig, quiet: bool) -> Result<(), CliError> {
+    let sox = probe(ToolKind::Sox).map_err(lib_err)?;
+    let rb = probe(ToolKind::Rubberband);
+    if !quiet {
+        match &rb {
+            Ok(rb) => eprintln!("tools: sox {}, rubberband {}", sox.version, rb.version),
+            Err(_) => eprintln!("tools: sox {}", sox.version),
+        }
+    }
+    if let Err(e) = &rb {
+        if config
+            .styles
+            .iter()
+            .any(|s| s.tool() == ToolKind::Rubberband)
+        {
+            eprintln!("warning: {e}; pairs of the rb-* styles will be skipped");
+        }
+    }
+    Ok(())
+}
+
+/// Prints the counts of a finished build.
+fn print_summary(summary: &BuildSummary) {
+    eprintln!(
+        "sources: {} found, {} in this run ({} converted now); clips: {} ({} near-silent dropped); \
+         pairs: {} planned, {} made now, {} done before; {} skipped; {:.1} s",
+        summary.sources_found,
+        summary.sources,
+        summary.sources_converted,
+        summary.clips,
+        summary.clips_silent,
+        summary.pairs_planned,
+        summary.pairs_made,
+        summary.pairs_reused,
+        summary.skipped.len(),
+        summary.elapsed.as_secs_f64()
+    );
 }
 
 /// The progress bars of `xodvox dataset build`, one per stage (drawn on a terminal only).
