@@ -145,7 +145,21 @@ impl DatasetConfig {
     /// # Errors
     /// [`DatasetError::InvalidConfig`] naming the key, the value and the allowed range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(DatasetError::InvalidConfig(m));
+        self.validate_audio()?;
+        self.validate_pairs()?;
+        self.validate_split()?;
+        if self.default_licence.trim().is_empty() {
+            return invalid("default_licence must not be empty".to_owned());
+        }
+        if self.tool_timeout_seconds == 0 {
+            return invalid("tool_timeout_seconds must be > 0".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Checks the format, clip length and silence keys.
+    fn validate_audio(&self) -> Result<()> {
+        let bad = invalid;
         if !(8_000..=192_000).contains(&self.sample_rate) {
             return bad(format!(
                 "sample_rate = {} is outside 8000..=192000",
@@ -182,6 +196,12 @@ impl DatasetConfig {
                 self.min_active_fraction
             ));
         }
+        Ok(())
+    }
+
+    /// Checks the pair keys: count, stretch and pitch ranges, styles, crispness.
+    fn validate_pairs(&self) -> Result<()> {
+        let bad = invalid;
         if !(1..=100).contains(&self.pairs_per_clip) {
             return bad(format!(
                 "pairs_per_clip = {} is outside 1..=100",
@@ -221,6 +241,12 @@ impl DatasetConfig {
         if self.crispness > 6 {
             return bad(format!("crispness = {} is outside 0..=6", self.crispness));
         }
+        Ok(())
+    }
+
+    /// Checks the split fractions (each in 0..=1, summing to 1).
+    fn validate_split(&self) -> Result<()> {
+        let bad = invalid;
         let f = self.split;
         let parts = [("train", f.train), ("val", f.val), ("test", f.test)];
         for (name, x) in parts {
@@ -233,12 +259,6 @@ impl DatasetConfig {
                 "split fractions sum to {}, not 1",
                 f.train + f.val + f.test
             ));
-        }
-        if self.default_licence.trim().is_empty() {
-            return bad("default_licence must not be empty".to_owned());
-        }
-        if self.tool_timeout_seconds == 0 {
-            return bad("tool_timeout_seconds must be > 0".to_owned());
         }
         Ok(())
     }
@@ -264,6 +284,11 @@ impl DatasetConfig {
     pub fn to_toml_string(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
+}
+
+/// The error for an invalid configuration value.
+fn invalid(message: String) -> Result<()> {
+    Err(DatasetError::InvalidConfig(message))
 }
 
 #[cfg(test)]
