@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use crate::plugin::{callbacks_json, load_entry, Plugin};
+use crate::plugin::{callbacks_json, load_entry, Param, Plugin};
 
 /// Command line.
 #[derive(Parser)]
@@ -294,25 +294,9 @@ fn render(args: &RenderArgs) -> Result<Value> {
     let (entry, descriptor) = load_entry(&args.plugin, args.plugin_id.as_deref())?;
     let mut plugin = Plugin::new(&entry, &descriptor)?;
 
-    let state_in_bytes = match &args.state_in {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            plugin
-                .load_state(&bytes)
-                .with_context(|| format!("loading state {}", path.display()))?;
-            plugin.pump();
-            Some(bytes.len())
-        }
-        None => None,
-    };
+    let state_in_bytes = load_state_in(&mut plugin, args)?;
     let selected = plugin.use_channels(channels)?;
-    let mut settings = plugin.param_values(&args.params, false)?;
-    settings.extend(plugin.param_values(&args.param_texts, true)?);
-    if args.params_via == ParamsVia::Flush && !settings.is_empty() {
-        plugin.flush_params(&settings)?;
-        plugin.pump();
-    }
+    let settings = apply_settings(&mut plugin, args)?;
 
     if args.render_mode == Mode::Offline {
         plugin.set_render_mode(true)?;
@@ -334,14 +318,7 @@ fn render(args: &RenderArgs) -> Result<Value> {
     plugin.pump();
     write_wav(&args.output, &output, sample_rate)?;
 
-    let state_out_bytes = match &args.state_out {
-        Some(path) => {
-            let bytes = plugin.save_state()?;
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            Some(bytes.len())
-        }
-        None => None,
-    };
+    let state_out_bytes = save_state_out(&mut plugin, args)?;
     let set: Vec<Value> = settings
         .iter()
         .map(|(p, v)| json!({ "name": p.name, "id": p.id.get(), "value": v }))
@@ -370,6 +347,41 @@ fn render(args: &RenderArgs) -> Result<Value> {
         "process": report.json(),
         "output": args.output,
     }))
+}
+
+/// Loads `--state-in` into the plugin, if given; returns its size in bytes.
+fn load_state_in(plugin: &mut Plugin, args: &RenderArgs) -> Result<Option<usize>> {
+    let Some(path) = &args.state_in else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    plugin
+        .load_state(&bytes)
+        .with_context(|| format!("loading state {}", path.display()))?;
+    plugin.pump();
+    Ok(Some(bytes.len()))
+}
+
+/// The `--param` and `--param-text` settings as (parameter, plain value); with
+/// `--params-via flush` they are flushed to the plugin now.
+fn apply_settings(plugin: &mut Plugin, args: &RenderArgs) -> Result<Vec<(Param, f64)>> {
+    let mut settings = plugin.param_values(&args.params, false)?;
+    settings.extend(plugin.param_values(&args.param_texts, true)?);
+    if args.params_via == ParamsVia::Flush && !settings.is_empty() {
+        plugin.flush_params(&settings)?;
+        plugin.pump();
+    }
+    Ok(settings)
+}
+
+/// Saves the plugin's state into `--state-out`, if given; returns its size in bytes.
+fn save_state_out(plugin: &mut Plugin, args: &RenderArgs) -> Result<Option<usize>> {
+    let Some(path) = &args.state_out else {
+        return Ok(None);
+    };
+    let bytes = plugin.save_state()?;
+    std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(bytes.len()))
 }
 
 #[cfg(test)]
