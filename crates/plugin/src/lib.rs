@@ -119,18 +119,41 @@ pub struct XodVoxParams {
     pub model: ModelSetting,
 }
 
+/// The style parameter: one value per model style (`default` when the model has none),
+/// shown by display name, typed as a name or a position.
+fn style_param(styles: &[String]) -> IntParam {
+    let styles: Arc<Vec<String>> = Arc::new(if styles.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        styles.to_vec()
+    });
+    let names = styles.clone();
+    IntParam::new(
+        "Style",
+        0,
+        IntRange::Linear {
+            min: 0,
+            max: styles.len() as i32 - 1,
+        },
+    )
+    .with_value_to_string(Arc::new(move |v| {
+        names
+            .get(v.max(0) as usize)
+            .map(|n| style_display_name(n))
+            .unwrap_or_else(|| v.to_string())
+    }))
+    .with_string_to_value(Arc::new(move |s| {
+        style_position(&styles, s)
+            .map(|i| i as i32)
+            .or_else(|| s.trim().parse().ok())
+    }))
+}
+
 impl XodVoxParams {
     /// Builds the parameters; `styles` names the model's styles (the style parameter's
     /// values), `neural_default` picks the default engine, `status` receives the model
     /// setting's reports.
     pub fn new(styles: &[String], neural_default: bool, status: Arc<PluginStatus>) -> Self {
-        let styles: Arc<Vec<String>> = Arc::new(if styles.is_empty() {
-            vec!["default".to_string()]
-        } else {
-            styles.to_vec()
-        });
-        let max_style = styles.len() as i32 - 1;
-        let names = styles.clone();
         Self {
             pitch: FloatParam::new(
                 "Pitch",
@@ -154,25 +177,7 @@ impl XodVoxParams {
             .with_step_size(0.1)
             .with_unit(" ct")
             .with_value_to_string(formatters::v2s_f32_rounded(1)),
-            style: IntParam::new(
-                "Style",
-                0,
-                IntRange::Linear {
-                    min: 0,
-                    max: max_style,
-                },
-            )
-            .with_value_to_string(Arc::new(move |v| {
-                names
-                    .get(v.max(0) as usize)
-                    .map(|n| style_display_name(n))
-                    .unwrap_or_else(|| v.to_string())
-            }))
-            .with_string_to_value(Arc::new(move |s| {
-                style_position(&styles, s)
-                    .map(|i| i as i32)
-                    .or_else(|| s.trim().parse().ok())
-            })),
+            style: style_param(styles),
             engine: EnumParam::new(
                 "Engine",
                 if neural_default {
