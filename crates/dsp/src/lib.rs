@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-pub mod alloc_counter;
 mod classical;
 pub mod delay;
 mod error;

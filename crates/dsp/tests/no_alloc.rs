@@ -1,10 +1,10 @@
 //! Proves that the streaming calls never touch the heap: a counting global allocator
-//! (`xodvox_dsp::alloc_counter`) records every heap operation made on this thread.
+//! (`xodvox_alloc_counter`) records every heap operation made on this thread.
 
 mod common;
 
 use common::*;
-use xodvox_dsp::alloc_counter::{count_allocations as counted, CountingAllocator};
+use xodvox_alloc_counter::{count_allocations as counted, CountingAllocator};
 use xodvox_dsp::{ClassicalPhaseEngine, Controls, Stretcher, StretcherConfig};
 
 #[global_allocator]

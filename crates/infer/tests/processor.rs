@@ -7,7 +7,7 @@
 mod common;
 use common::crate_dir;
 
-use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
+use xodvox_alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_infer::{
     BackendKind, ModelBundle, Preset, Processor, ProcessorControls, ProcessorError, WaitMode,
 };

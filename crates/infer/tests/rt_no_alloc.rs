@@ -5,7 +5,7 @@
 mod common;
 use common::crate_dir;
 
-use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
+use xodvox_alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_dsp::{Controls, Stretcher, StretcherConfig};
 use xodvox_infer::{load_backend, BackendKind, ModelBundle, RealtimePhaseEngine, WaitMode};
 

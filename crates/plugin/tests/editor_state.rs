@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use nice_plug::prelude::Params;
-use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
+use xodvox_alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_plugin::dsp::{DspSettings, NeuralAvailability, PluginStatus, Targets, XodVoxDsp};
 use xodvox_plugin::model::{ModelSetting, ModelState};
 use xodvox_plugin::spectrum::{SpectrumAnalyzer, SPECTRUM_FFT};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use xodvox_dsp::alloc_counter::{count_allocations, CountingAllocator};
+use xodvox_alloc_counter::{count_allocations, CountingAllocator};
 use xodvox_infer::ModelBundle;
 use xodvox_plugin::dsp::{DspSettings, PluginStatus, Targets, XodVoxDsp};
 

@@ -3,9 +3,9 @@
 //!
 //! ```ignore
 //! #[global_allocator]
-//! static ALLOCATOR: xodvox_dsp::alloc_counter::CountingAllocator =
-//!     xodvox_dsp::alloc_counter::CountingAllocator;
-//! let ((), n) = xodvox_dsp::alloc_counter::count_allocations(|| stretcher.process(&ins, &mut outs));
+//! static ALLOCATOR: xodvox_alloc_counter::CountingAllocator =
+//!     xodvox_alloc_counter::CountingAllocator;
+//! let ((), n) = xodvox_alloc_counter::count_allocations(|| stretcher.process(&ins, &mut outs));
 //! assert_eq!(n, 0);
 //! ```
 //!
