@@ -246,10 +246,10 @@ def test_runtime_features_reset_the_phase_on_a_click(tmp_path: Path) -> None:
     feats = runtime_features(tmp_path / "in.wav", tmp_path / "in.wav", 36, 16, 1.5, 0.0)
     centre = 2 * np.pi * np.arange(1025) * HOP / 2048
     steps = np.concatenate([np.zeros((1025, 1)), centre[:, None] + feats["advance"][0, :, 1:]], 1)
-    classic = feats["anchor"][:, None] + np.cumsum(steps, 1)
+    classical = feats["anchor"][:, None] + np.cumsum(steps, 1)
     spec, _ = analysis_with_advance(input_frames(tmp_path / "in.wav", None, 36, 16, 1.5))
     analysis, mag = np.angle(spec).T, np.abs(spec).T
-    locked = np.abs(np.angle(np.exp(1j * (classic - analysis)))) < 1e-3
+    locked = np.abs(np.angle(np.exp(1j * (classical - analysis)))) < 1e-3
     loud = mag > 1e-2 * mag.max(axis=0, keepdims=True)
     reset = [k for k in range(1, 16) if locked[:, k][loud[:, k]].all()]
     assert len(reset) == 1, reset

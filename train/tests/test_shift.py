@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xodvox_train.data import analysis_with_advance, time_offsets
-from xodvox_train.golden import write_classic_shift_golden, write_shift_golden
+from xodvox_train.golden import write_classical_shift_golden, write_shift_golden
 from xodvox_train.shift import apply, plan, reassigned_inst_freq, shift_frames, shift_inst_freq
 
 N_FFT = 2048
@@ -44,9 +44,9 @@ def test_shift_golden_vectors_are_reproduced(repo_root: Path, tmp_path: Path) ->
     assert (stored / "transient.u8").read_bytes().count(1) >= 1
 
 
-def test_classic_on_shifted_frames_golden_is_reproduced(repo_root: Path, tmp_path: Path) -> None:
-    fresh = write_classic_shift_golden(tmp_path / "classic")
-    stored = repo_root / "fixtures" / "golden" / "shift" / "classic"
+def test_classical_on_shifted_frames_golden_is_reproduced(repo_root: Path, tmp_path: Path) -> None:
+    fresh = write_classical_shift_golden(tmp_path / "classical")
+    stored = repo_root / "fixtures" / "golden" / "shift" / "classical"
     assert (fresh / "meta.json").read_text() == (stored / "meta.json").read_text()
     for path in sorted(stored.glob("*.f32")):
         want = np.fromfile(path, dtype="<f4")

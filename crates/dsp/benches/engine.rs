@@ -43,7 +43,7 @@ fn bench_process(c: &mut Criterion) {
     group.sample_size(10);
     let engines: [(&str, MakeEngine); 2] = [
         ("identity", || Box::new(IdentityPhaseEngine::new(1025))),
-        ("classic", || Box::new(ClassicalPhaseEngine::new(1025))),
+        ("classical", || Box::new(ClassicalPhaseEngine::new(1025))),
     ];
     for (name, make) in engines {
         for pitch in [0.0, 5.0] {

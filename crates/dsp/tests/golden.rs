@@ -162,13 +162,13 @@ fn streaming_analysis_frames_are_the_golden_stft_frames() {
     }
 }
 
-/// `fixtures/golden/classic/`: the training package's port of the classical engine
+/// `fixtures/golden/classical/`: the training package's port of the classical engine
 /// (`xodvox_train.data.transient_flags` + `classical_phases`, which build the neural model's
 /// `advance` input) and this crate's transient detector and engine must fire on the same
 /// frames and lock phases identically on them.
 #[test]
 fn classical_engine_matches_the_training_port() {
-    let dir = crate_dir().join("../../fixtures/golden/classic");
+    let dir = crate_dir().join("../../fixtures/golden/classical");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let frames = meta["num_frames"].as_u64().unwrap() as usize;

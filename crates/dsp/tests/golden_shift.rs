@@ -165,19 +165,19 @@ fn transient_golden_frames_are_all_fill() {
     }
 }
 
-/// `fixtures/golden/shift/classic/`: the classical engine on frames shifted by the Python
+/// `fixtures/golden/shift/classical/`: the classical engine on frames shifted by the Python
 /// port (+7 st; transient flags from the unshifted frames, as the runtime): the Rust engine
 /// on the same shifted frames must lock phases like `xodvox_train.data.classical_phases`.
 #[test]
 fn classical_engine_on_shifted_frames_matches_the_training_port() {
     use xodvox_dsp::phase::{Controls, PhaseEngine, PhaseFrame};
-    let dir = fixture_dir().join("classic");
+    let dir = fixture_dir().join("classical");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let frames = meta["num_frames"].as_u64().unwrap() as usize;
     let bins = meta["num_bins"].as_u64().unwrap() as usize;
     let hop = meta["hop"].as_u64().unwrap() as usize;
-    let read = |name: &str| read_f32(&format!("classic/{name}"));
+    let read = |name: &str| read_f32(&format!("classical/{name}"));
     let mag = read("mag.f32");
     let analysis = read("analysis.f32");
     let inst_freq = read("inst_freq.f32");
@@ -212,7 +212,7 @@ fn classical_engine_on_shifted_frames_matches_the_training_port() {
             worst = worst.max(xodvox_dsp::phase::wrap_phase(got - want).abs());
         }
     }
-    println!("classic on shifted frames: largest phase difference {worst:.2e} rad");
-    // float32 accumulation over 24 frames against float64 (as the unshifted classic golden).
+    println!("classical on shifted frames: largest phase difference {worst:.2e} rad");
+    // float32 accumulation over 24 frames against float64 (as the unshifted classical golden).
     assert!(worst < 2e-3, "largest phase difference {worst} rad");
 }

@@ -8,7 +8,7 @@
 //! input predicts a rotation of that increment, so an untrained model *is* the classical
 //! engine. The training package computes the same values with its port of the engine
 //! (`xodvox_train.data.classical_phases`, checked against `crates/dsp` by the golden vectors in
-//! `fixtures/golden/classic/`, transient resets included).
+//! `fixtures/golden/classical/`, transient resets included).
 //!
 //! The guide also gives the optional `lock` input: `wrap(c_t[b] − a_t[b])`, the classical
 //! phase minus the frame's analysis phase (0 on the first frame and on transient resets).

@@ -115,22 +115,22 @@ def write_golden(out_dir: Path) -> Path:
     return out_dir
 
 
-def write_classic_golden(out_dir: Path) -> Path:
-    """Golden vectors of the classical engine's phase locking (``fixtures/golden/classic``).
+def write_classical_golden(out_dir: Path) -> Path:
+    """Golden vectors of the classical engine's phase locking (``fixtures/golden/classical``).
 
     Frames of the golden test signal at hop 512 (stretch 1), plus a noise burst at
     sample 7000: magnitude, analysis phase,
     reassigned instantaneous frequency (rad/sample) and reassigned time offset (samples) in;
     the transient flags of :func:`xodvox_train.data.transient_flags` (``transient.u8``, one
     byte per frame; the burst fires it) and the synthesis phases of
-    :func:`xodvox_train.data.classic_phases` with those resets (the Python port of
-    ``classic.rs``) out, wrapped into (-pi, pi]. Floats are ``float32`` little-endian,
+    :func:`xodvox_train.data.classical_phases` with those resets (the Python port of
+    ``classical.rs``) out, wrapped into (-pi, pi]. Floats are ``float32`` little-endian,
     frame-major ``[frame][bin]``. ``crates/dsp/tests/golden.rs`` runs the Rust transient
     detector and engine on the same frames.
     """
     from xodvox_train.data import (
         analysis_with_advance,
-        classic_phases,
+        classical_phases,
         time_offsets,
         transient_flags,
     )
@@ -149,7 +149,7 @@ def write_classic_golden(out_dir: Path) -> Path:
     mag, analysis = np.abs(spec), np.angle(spec)
     offsets = time_offsets(chunks, spec)
     transient = transient_flags(mag**2, offsets, float(HOP))
-    phase = classic_phases(mag, analysis, advance, HOP, transient)
+    phase = classical_phases(mag, analysis, advance, HOP, transient)
     for name, data in (
         ("mag", mag),
         ("analysis", analysis),
@@ -167,7 +167,7 @@ def write_classic_golden(out_dir: Path) -> Path:
         "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025",
         "transient_frames": [int(f) for f in np.flatnonzero(transient)],
         "what": "classical engine (phase locking, transient reset) on the golden signal",
-        "generator": "xodvox_train.golden.write_classic_golden",
+        "generator": "xodvox_train.golden.write_classical_golden",
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
@@ -182,7 +182,7 @@ SHIFT_FRAMES = (4, 9, 14)
 def shift_golden_frames() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Frames and shifter inputs of the shifter golden, as float32 values in float64.
 
-    The classic golden's signal (golden signal plus the noise burst at sample 7000) framed
+    The classical golden's signal (golden signal plus the noise burst at sample 7000) framed
     at hop 512; the frames :data:`SHIFT_FRAMES` plus every transient frame.
     """
     from xodvox_train.data import analysis_with_advance, time_offsets, transient_flags
@@ -274,7 +274,7 @@ def write_shift_golden(out_dir: Path) -> Path:
         ],
         "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025 "
         "(spectrum files: re, im)",
-        "what": "spectral pitch shifter (shift.rs) on frames of the classic golden signal",
+        "what": "spectral pitch shifter (shift.rs) on frames of the classical golden signal",
         "generator": "xodvox_train.golden.write_shift_golden",
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -285,19 +285,19 @@ CLASSIC_SHIFT_SEMITONES = 7.0
 """Pitch shift of the classical engine's golden on shifted frames."""
 
 
-def write_classic_shift_golden(out_dir: Path) -> Path:
-    """The classical engine on spectrally shifted frames (``fixtures/golden/shift/classic``).
+def write_classical_shift_golden(out_dir: Path) -> Path:
+    """The classical engine on spectrally shifted frames (``fixtures/golden/shift/classical``).
 
-    All frames of the classic golden's signal (hop 512), transient flags of the unshifted
+    All frames of the classical golden's signal (hop 512), transient flags of the unshifted
     frames (as the runtime), every frame shifted by :data:`CLASSIC_SHIFT_SEMITONES` with
     :func:`xodvox_train.shift.shift_frames`; in: the shifted ``mag.f32``, ``analysis.f32``,
     ``inst_freq.f32`` (rad/sample) and ``transient.u8``; out: ``phase.f32``, the synthesis
-    phases of :func:`xodvox_train.data.classic_phases` on them (advance from the shifted
-    inst. freq), wrapped. Layout as ``fixtures/golden/classic``.
+    phases of :func:`xodvox_train.data.classical_phases` on them (advance from the shifted
+    inst. freq), wrapped. Layout as ``fixtures/golden/classical``.
     """
     from xodvox_train.data import (
         analysis_with_advance,
-        classic_phases,
+        classical_phases,
         time_offsets,
         transient_flags,
     )
@@ -317,7 +317,7 @@ def write_classic_shift_golden(out_dir: Path) -> Path:
     shifted = shift_frames(spec, reassigned_inst_freq(chunks, spec), offsets, transient, ratio)
     centre = 2.0 * np.pi * np.arange(NUM_BINS) * HOP / N_FFT
     advance = np.angle(np.exp(1j * (shifted.inst_freq * HOP - centre)))
-    phase = classic_phases(shifted.mag, shifted.analysis, advance, HOP, transient)
+    phase = classical_phases(shifted.mag, shifted.analysis, advance, HOP, transient)
     for name, data in (
         ("mag", shifted.mag),
         ("analysis", shifted.analysis),
@@ -336,7 +336,7 @@ def write_classic_shift_golden(out_dir: Path) -> Path:
         "layout": "each .f32 is frame-major: for frame in 0..F, for bin in 0..1025",
         "transient_frames": [int(f) for f in np.flatnonzero(transient)],
         "what": "classical engine on the golden signal's frames shifted by shift.py",
-        "generator": "xodvox_train.golden.write_classic_shift_golden",
+        "generator": "xodvox_train.golden.write_classical_shift_golden",
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out_dir
@@ -405,12 +405,12 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out_dir if args.out_dir is not None else default_golden_dir()
     write_golden(out_dir)
     print(f"wrote golden STFT vectors to {out_dir}")
-    classic_dir = write_classic_golden(out_dir.parent / "classic")
-    print(f"wrote golden classical-engine vectors to {classic_dir}")
+    classical_dir = write_classical_golden(out_dir.parent / "classical")
+    print(f"wrote golden classical-engine vectors to {classical_dir}")
     shift_dir = write_shift_golden(out_dir.parent / "shift")
     print(f"wrote golden spectral-shifter vectors to {shift_dir}")
-    classic_shift_dir = write_classic_shift_golden(shift_dir / "classic")
-    print(f"wrote golden classical-engine-on-shifted-frames vectors to {classic_shift_dir}")
+    classical_shift_dir = write_classical_shift_golden(shift_dir / "classical")
+    print(f"wrote golden classical-engine-on-shifted-frames vectors to {classical_shift_dir}")
     from xodvox_train.metrics import write_metrics_golden
 
     metrics_dir = write_metrics_golden(out_dir.parent / "metrics")

@@ -1,7 +1,7 @@
 """Port of the Rust runtime's feature computation (must match ``crates/dsp`` and ``crates/infer``).
 
 The STFT analysis, reassigned frequency and time, transient detector (``transient.rs``) and
-classical phase-locking engine (``classic.rs``) as the Rust vocoder computes them, and
+classical phase-locking engine (``classical.rs``) as the Rust vocoder computes them, and
 :func:`runtime_features`, what the runtime feeds the network for a crop plus the matching
 target (``docs/model-format.md``). The golden vectors (:mod:`xodvox_train.golden`) check these
 against the Rust code.
@@ -199,17 +199,17 @@ def transient_flags(
 
 
 PEAK_FLOOR = 1e-4
-"""Peaks quieter than this fraction of the frame's loudest bin are not tracked (classic.rs)."""
+"""Peaks quieter than this fraction of the frame's loudest bin are not tracked (classical.rs)."""
 
 
-def classic_phases(
+def classical_phases(
     mag: np.ndarray,
     analysis: np.ndarray,
     advance: np.ndarray,
     hop: int = HOP,
     transient: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Synthesis phases of the classical engine (``crates/dsp/src/classic.rs``) over ``T`` frames.
+    """Synthesis phases of the classical engine (``crates/dsp/src/classical.rs``) over ``T`` frames.
 
     A port of the Rust engine: frame 0 and every ``transient`` frame take the analysis phase
     (phase reset); otherwise every spectral peak ``p`` advances by its reassigned frequency
@@ -290,8 +290,8 @@ def runtime_features(
     Returns:
         ``mag`` ``(1, bins, T)`` linear magnitude; ``advance`` ``(1, bins, T)`` the classical
         engine's phase increment per frame minus the bin-centre advance, wrapped
-        (``wrap(c_t - c_{t-1} - 2 pi b hop / n_fft)``, :func:`classic_phases` started at the crop's
-        first frame, with the transient resets of :func:`transient_flags`, whose detector has
+        (``wrap(c_t - c_{t-1} - 2 pi b hop / n_fft)``, :func:`classical_phases` started at the
+        crop's first frame, with the transient resets of :func:`transient_flags`, whose detector has
         seen up to ``TRANSIENT_WARMUP_FRAMES`` frames before the crop; 0 for that frame);
         ``lock`` ``(1, bins, T)`` the classical phase minus the analysis phase, wrapped (0 on
         the first frame and on reset frames); ``anchor`` ``(bins,)`` analysis phase of the
@@ -320,9 +320,9 @@ def runtime_features(
         pv_advance = np.angle(np.exp(1j * (shifted.inst_freq * hop - centre)))
     mag = np.abs(spec)
     analysis = np.angle(spec)
-    classic = classic_phases(mag, analysis, pv_advance, hop, transient)
+    classical = classical_phases(mag, analysis, pv_advance, hop, transient)
     advance = np.zeros_like(pv_advance)
-    advance[1:] = np.angle(np.exp(1j * (np.diff(classic, axis=0) - centre)))
+    advance[1:] = np.angle(np.exp(1j * (np.diff(classical, axis=0) - centre)))
     length = (num_frames - 1) * hop
     if spectral:
         target = read_mid_segment(target_path, first_output_frame * hop, length)
@@ -335,7 +335,7 @@ def runtime_features(
     return {
         "mag": mag.T[None].astype(np.float32),
         "advance": advance.T[None].astype(np.float32),
-        "lock": np.angle(np.exp(1j * (classic - analysis))).T[None].astype(np.float32),
+        "lock": np.angle(np.exp(1j * (classical - analysis))).T[None].astype(np.float32),
         "anchor": analysis[0].astype(np.float32),
         "target": target.astype(np.float32),
     }

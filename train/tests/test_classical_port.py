@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xodvox_train.data import classic_phases
-from xodvox_train.golden import write_classic_golden
+from xodvox_train.data import classical_phases
+from xodvox_train.golden import write_classical_golden
 
 
-def test_classic_golden_vectors_are_reproduced(repo_root: Path, tmp_path: Path) -> None:
-    fresh = write_classic_golden(tmp_path / "classic")
-    stored = repo_root / "fixtures" / "golden" / "classic"
+def test_classical_golden_vectors_are_reproduced(repo_root: Path, tmp_path: Path) -> None:
+    fresh = write_classical_golden(tmp_path / "classical")
+    stored = repo_root / "fixtures" / "golden" / "classical"
     for name in ("mag", "analysis", "inst_freq", "time_offset", "phase"):
         a = np.fromfile(stored / f"{name}.f32", "<f4")
         b = np.fromfile(fresh / f"{name}.f32", "<f4")
@@ -22,7 +22,7 @@ def test_classic_golden_vectors_are_reproduced(repo_root: Path, tmp_path: Path) 
     assert flags[1:].any(), "the burst must fire a mid-stream transient"
 
 
-def test_classic_port_locks_bins_to_their_peak() -> None:
+def test_classical_port_locks_bins_to_their_peak() -> None:
     """Two peaks: each region keeps its analysis phase offset to its peak, peaks advance."""
     bins = 16
     mag = np.zeros((2, bins))
@@ -34,7 +34,7 @@ def test_classic_port_locks_bins_to_their_peak() -> None:
     analysis = rng.uniform(-np.pi, np.pi, (2, bins))
     advance = np.zeros((2, bins))
     advance[1, 3], advance[1, 10] = 0.3, -0.2
-    out = classic_phases(mag, analysis, advance, hop=2)  # n_fft 30 -> centre 2 pi b 2 / 30
+    out = classical_phases(mag, analysis, advance, hop=2)  # n_fft 30 -> centre 2 pi b 2 / 30
     np.testing.assert_allclose(out[0], analysis[0])
     centre = 2 * np.pi * np.arange(bins) * 2 / 30
     for peak, region in ((3, range(0, 7)), (10, range(7, bins))):
