@@ -8,6 +8,12 @@ use realfft::RealFftPlanner;
 /// zero-padded FFT and Gaussian (log-parabolic) peak interpolation. For a steady tone of a
 /// second or more the error is far below one cent.
 pub fn dominant_frequency(signal: &[f32], sample_rate: f64) -> f64 {
+    band_peak_frequency(signal, sample_rate, 0.0, sample_rate / 2.0)
+}
+
+/// Frequency (Hz) of the strongest peak of `signal` between `lo_hz` and `hi_hz`
+/// (Hann window, 4× zero padding, Gaussian peak interpolation).
+pub fn band_peak_frequency(signal: &[f32], sample_rate: f64, lo_hz: f64, hi_hz: f64) -> f64 {
     let n = signal.len().max(2);
     let fft_len = (n * 4).next_power_of_two();
     let mut planner = RealFftPlanner::<f64>::new();
@@ -15,27 +21,28 @@ pub fn dominant_frequency(signal: &[f32], sample_rate: f64) -> f64 {
     let mut buf = plan.make_input_vec();
     for (i, &x) in signal.iter().enumerate() {
         let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-        buf[i] = x as f64 * w;
+        buf[i] = f64::from(x) * w;
     }
     let mut spec = plan.make_output_vec();
     plan.process(&mut buf, &mut spec)
         .expect("sizes from the plan");
-    let mags: Vec<f64> = spec.iter().map(|c| c.norm()).collect();
-    let k = (1..mags.len() - 1)
+    let mags: Vec<f64> = spec.iter().map(|c| c.norm().max(1e-30).ln()).collect();
+    let bin_hz = sample_rate / fft_len as f64;
+    let lo = ((lo_hz / bin_hz).floor() as usize).max(1);
+    let hi = ((hi_hz / bin_hz).ceil() as usize)
+        .min(mags.len() - 2)
+        .max(lo);
+    let k = (lo..=hi)
         .max_by(|&a, &b| mags[a].total_cmp(&mags[b]))
-        .unwrap_or(1);
-    let (a, b, c) = (
-        mags[k - 1].max(1e-30).ln(),
-        mags[k].max(1e-30).ln(),
-        mags[k + 1].max(1e-30).ln(),
-    );
+        .unwrap_or(lo);
+    let (a, b, c) = (mags[k - 1], mags[k], mags[k + 1]);
     let denom = a - 2.0 * b + c;
     let delta = if denom.abs() > 1e-30 {
-        0.5 * (a - c) / denom
+        (0.5 * (a - c) / denom).clamp(-1.0, 1.0)
     } else {
         0.0
     };
-    (k as f64 + delta) * sample_rate / fft_len as f64
+    (k as f64 + delta) * bin_hz
 }
 
 /// Difference between two frequencies in cents (`1200 · log2(f / reference)`).

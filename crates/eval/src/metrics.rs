@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::set::{PitchSegment, Task};
 
 use xodvox_dsp::delay::cubic_hermite;
-pub use xodvox_dsp::metrics::{cents, lsd_db, mrstft_distance, FLOOR_DB};
+pub use xodvox_dsp::metrics::{band_peak_frequency, cents, lsd_db, mrstft_distance, FLOOR_DB};
 use xodvox_dsp::window::hann_periodic;
 
 /// FFT size of the spectral-convergence STFT (the model's framing).
@@ -95,40 +95,6 @@ pub fn spectral_convergence(input: &[f32], task: Task, output: &[f32]) -> f64 {
         }
     }
     (diff / norm.max(1e-30)).sqrt()
-}
-
-/// Frequency (Hz) of the strongest peak of `signal` between `lo_hz` and `hi_hz`
-/// (Hann window, 4× zero padding, Gaussian peak interpolation).
-pub fn band_peak_frequency(signal: &[f32], sample_rate: f64, lo_hz: f64, hi_hz: f64) -> f64 {
-    let n = signal.len().max(2);
-    let fft_len = (n * 4).next_power_of_two();
-    let mut planner = RealFftPlanner::<f64>::new();
-    let plan = planner.plan_fft_forward(fft_len);
-    let mut buf = plan.make_input_vec();
-    for (i, &x) in signal.iter().enumerate() {
-        let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-        buf[i] = f64::from(x) * w;
-    }
-    let mut spec = plan.make_output_vec();
-    plan.process(&mut buf, &mut spec)
-        .expect("sizes from the plan");
-    let mags: Vec<f64> = spec.iter().map(|c| c.norm().max(1e-30).ln()).collect();
-    let bin_hz = sample_rate / fft_len as f64;
-    let lo = ((lo_hz / bin_hz).floor() as usize).max(1);
-    let hi = ((hi_hz / bin_hz).ceil() as usize)
-        .min(mags.len() - 2)
-        .max(lo);
-    let k = (lo..=hi)
-        .max_by(|&a, &b| mags[a].total_cmp(&mags[b]))
-        .unwrap_or(lo);
-    let (a, b, c) = (mags[k - 1], mags[k], mags[k + 1]);
-    let denom = a - 2.0 * b + c;
-    let delta = if denom.abs() > 1e-30 {
-        (0.5 * (a - c) / denom).clamp(-1.0, 1.0)
-    } else {
-        0.0
-    };
-    (k as f64 + delta) * bin_hz
 }
 
 /// Pitch error of one segment.
