@@ -2,6 +2,7 @@
 //! error ratios, correlation, spectral distances.
 
 use crate::stft::{stft, StftConfig};
+use crate::window::hann_periodic_f64;
 use realfft::RealFftPlanner;
 
 /// Estimates the frequency (Hz) of the strongest sinusoid in `signal` with a Hann-windowed,
@@ -19,9 +20,8 @@ pub fn band_peak_frequency(signal: &[f32], sample_rate: f64, lo_hz: f64, hi_hz: 
     let mut planner = RealFftPlanner::<f64>::new();
     let plan = planner.plan_fft_forward(fft_len);
     let mut buf = plan.make_input_vec();
-    for (i, &x) in signal.iter().enumerate() {
-        let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-        buf[i] = f64::from(x) * w;
+    for ((b, &x), w) in buf.iter_mut().zip(signal).zip(hann_periodic_f64(n)) {
+        *b = f64::from(x) * w;
     }
     let mut spec = plan.make_output_vec();
     plan.process(&mut buf, &mut spec)

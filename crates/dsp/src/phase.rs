@@ -130,6 +130,19 @@ pub trait PhaseEngine: Send {
     }
 }
 
+/// Wraps a phase into (−π, π] in double precision (the same rule as [`wrap_phase`]).
+#[inline]
+pub fn wrap_phase_f64(phase: f64) -> f64 {
+    use std::f64::consts::{PI, TAU};
+    let mut p = phase % TAU;
+    if p > PI {
+        p -= TAU;
+    } else if p <= -PI {
+        p += TAU;
+    }
+    p
+}
+
 /// Wraps a phase into (−π, π].
 #[inline]
 pub fn wrap_phase(phase: f32) -> f32 {

@@ -5,8 +5,16 @@ use std::f64::consts::PI;
 /// Periodic Hann window of `len` samples (`torch.hann_window(len, periodic=True)`):
 /// `w[n] = 0.5 - 0.5 cos(2π n / len)`.
 pub fn hann_periodic(len: usize) -> Vec<f32> {
+    hann_periodic_f64(len)
+        .into_iter()
+        .map(|w| w as f32)
+        .collect()
+}
+
+/// [`hann_periodic`] in double precision (for measurements made in `f64`).
+pub fn hann_periodic_f64(len: usize) -> Vec<f64> {
     (0..len)
-        .map(|n| (0.5 - 0.5 * (2.0 * PI * n as f64 / len as f64).cos()) as f32)
+        .map(|n| 0.5 - 0.5 * (2.0 * PI * n as f64 / len as f64).cos())
         .collect()
 }
 

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 use realfft::RealFftPlanner;
+use xodvox_dsp::window::hann_periodic;
 
 use crate::error::{EvalError, Result};
 
@@ -56,9 +57,7 @@ pub const SPEC_RANGE_DB: f64 = 80.0;
 pub fn spectrogram_db(signal: &[f32], sample_rate: f64, max_hz: f64) -> Vec<Vec<f64>> {
     let mut planner = RealFftPlanner::<f32>::new();
     let fft = planner.plan_fft_forward(SPEC_N_FFT);
-    let window: Vec<f32> = (0..SPEC_N_FFT)
-        .map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / SPEC_N_FFT as f64).cos()) as f32)
-        .collect();
+    let window = hann_periodic(SPEC_N_FFT);
     let bins = ((max_hz / sample_rate * SPEC_N_FFT as f64) as usize).min(SPEC_N_FFT / 2);
     let mut buf = fft.make_input_vec();
     let mut spec = fft.make_output_vec();

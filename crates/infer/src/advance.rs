@@ -16,6 +16,7 @@
 //! [`write_advance`] is the plain phase vocoder's deviation `wrap(ω_b · H − 2π·b·H/n_fft)`
 //! from the reassigned frequency of one frame; the guide's increment equals it on spectral peaks.
 
+use xodvox_dsp::phase::wrap_phase_f64;
 use xodvox_dsp::{ClassicalPhaseEngine, PhaseEngine, PhaseFrame};
 
 /// Computes the `advance` input from a private classical engine that follows the stream.
@@ -34,7 +35,7 @@ impl AdvanceGuide {
     /// A guide for `bins` bins at synthesis hop `hop` and FFT size `n_fft`.
     pub fn new(bins: usize, hop: usize, n_fft: usize) -> Self {
         let centre = (0..bins)
-            .map(|b| wrap_f64(std::f64::consts::TAU * b as f64 * hop as f64 / n_fft as f64))
+            .map(|b| wrap_phase_f64(std::f64::consts::TAU * b as f64 * hop as f64 / n_fft as f64))
             .collect();
         Self {
             engine: ClassicalPhaseEngine::new(bins),
@@ -64,7 +65,7 @@ impl AdvanceGuide {
             for ((l, &c), &a) in lock.iter_mut().zip(&self.phase).zip(frame.analysis_phase) {
                 let d = f64::from(c) - f64::from(a);
                 *l = if d.is_finite() {
-                    wrap_f64(d) as f32
+                    wrap_phase_f64(d) as f32
                 } else {
                     0.0
                 };
@@ -74,7 +75,7 @@ impl AdvanceGuide {
             for (b, o) in out.iter_mut().enumerate().take(self.phase.len()) {
                 let step = f64::from(self.phase[b]) - f64::from(self.prev[b]) - self.centre[b];
                 *o = if step.is_finite() {
-                    wrap_f64(step) as f32
+                    wrap_phase_f64(step) as f32
                 } else {
                     0.0
                 };
@@ -115,29 +116,18 @@ pub fn write_advance(inst_freq: &[f32], hop: usize, n_fft: usize, out: &mut [f32
     for (b, (o, &w)) in out.iter_mut().zip(inst_freq).enumerate() {
         let deviation = f64::from(w - b as f32 * bin_freq) * hop;
         *o = if deviation.is_finite() {
-            wrap_f64(deviation) as f32
+            wrap_phase_f64(deviation) as f32
         } else {
             0.0
         };
     }
 }
 
-/// Wraps into (−π, π] in double precision.
-fn wrap_f64(x: f64) -> f64 {
-    use std::f64::consts::{PI, TAU};
-    let mut p = x % TAU;
-    if p > PI {
-        p -= TAU;
-    } else if p <= -PI {
-        p += TAU;
-    }
-    p
-}
-
 #[cfg(test)]
 mod tests {
     use super::{write_advance, AdvanceGuide};
     use std::f32::consts::{PI, TAU};
+    use xodvox_dsp::phase::wrap_phase_f64;
     use xodvox_dsp::{Controls, PhaseFrame};
 
     #[test]
@@ -173,8 +163,8 @@ mod tests {
                 // The whole locked region turns with the peak: increment hop * omega_peak,
                 // so bin b deviates from its own centre by (100.25 - b) * pi / 2.
                 for b in [0usize, 50, 99, 100, 500, 1024] {
-                    let want = super::wrap_f64((100.25 - b as f64) * std::f64::consts::FRAC_PI_2);
-                    let d = super::wrap_f64(f64::from(out[b]) - want).abs();
+                    let want = wrap_phase_f64((100.25 - b as f64) * std::f64::consts::FRAC_PI_2);
+                    let d = wrap_phase_f64(f64::from(out[b]) - want).abs();
                     assert!(d < 1e-3, "frame {f} bin {b}: {} vs {want}", out[b]);
                 }
                 assert!((out[100] - PI / 8.0).abs() < 1e-3);
@@ -229,10 +219,10 @@ mod tests {
             } else {
                 expected = 0.0;
             }
-            let d = super::wrap_f64(f64::from(lock[100]) - super::wrap_f64(expected)).abs();
+            let d = wrap_phase_f64(f64::from(lock[100]) - wrap_phase_f64(expected)).abs();
             assert!(d < 1e-3, "frame {f}: lock {} vs {expected}", lock[100]);
             // The locked region turns with its peak.
-            let d = super::wrap_f64(f64::from(lock[99]) - f64::from(lock[100])).abs();
+            let d = wrap_phase_f64(f64::from(lock[99]) - f64::from(lock[100])).abs();
             assert!(d < 1e-5, "frame {f}: region not locked");
         }
     }

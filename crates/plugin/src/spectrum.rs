@@ -106,12 +106,7 @@ impl Default for SpectrumAnalyzer {
     fn default() -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(SPECTRUM_FFT);
         let n = SPECTRUM_FFT;
-        let window: Vec<f32> = (0..n)
-            .map(|i| {
-                let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
-                w as f32
-            })
-            .collect();
+        let window = xodvox_dsp::window::hann_periodic(n);
         let bins = n / 2 + 1;
         Self {
             spectrum: fft.make_output_vec(),
