@@ -14,7 +14,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use xodvox_dsp::{classical_engine, render_offline, PhaseEngine, PitchMode, RenderSettings};
+use xodvox_dsp::{
+    classical_engine, render_offline, PhaseEngine, PitchMode, RenderSettings, StftConfig,
+};
 use xodvox_infer::{load_backend, offline_engine, BackendKind, BatchOptions, ModelBundle};
 
 use crate::audio::fit_length;
@@ -257,7 +259,14 @@ impl Engine {
         let started = Instant::now();
         let (mut audio, child_peak) = match &self.inner {
             Inner::Classical(mode) => (
-                render_xodvox(input, sample_rate, task, classical_engine(2048), *mode, 0)?,
+                render_xodvox(
+                    input,
+                    sample_rate,
+                    task,
+                    classical_engine(StftConfig::default().n_fft),
+                    *mode,
+                    0,
+                )?,
                 None,
             ),
             Inner::Neural { bundle, backend } => {

@@ -271,8 +271,9 @@ fn status_lines(status: &PluginStatus, counters: &mut Counters) -> Vec<(String, 
         let misses = e.misses.load(Ordering::Relaxed);
         counters.update(frames, misses);
         // The engines run at 48 kHz whatever the host's rate (the rate bridge), so one
-        // hop is always 512 samples at 48 kHz.
-        let hop_us = 512.0 * 1e6 / f64::from(crate::dsp::MODEL_SAMPLE_RATE);
+        // hop is always the STFT hop (512 samples) at 48 kHz.
+        let hop = xodvox_dsp::StftConfig::default().hop as f64;
+        let hop_us = hop * 1e6 / f64::from(crate::dsp::MODEL_SAMPLE_RATE);
         let last_us = f64::from(e.last_inference_us.load(Ordering::Relaxed));
         out.push((
             format!(

@@ -14,7 +14,7 @@ use crate::set::Task;
 impl Engine {
     /// Samples of delay a real-time (streaming) use of this engine has, where known.
     pub fn streaming_latency(&self, sample_rate: u32, task: Task) -> Option<usize> {
-        self.hop_processor(sample_rate, task, 512)
+        self.hop_processor(sample_rate, task, crate::bench::BENCH_BLOCK)
             .ok()
             .flatten()
             .map(|p| p.latency_samples())
@@ -79,7 +79,10 @@ impl Engine {
         match &self.inner {
             Inner::Classical(PitchMode::Spectral) => Ok(Some(processor(None, BackendKind::Tract)?)),
             // The resampling path is an offline option; streamed here on its own stretcher.
-            Inner::Classical(mode) => Ok(Some(stretcher(classical_engine(2048), *mode)?)),
+            Inner::Classical(mode) => Ok(Some(stretcher(
+                classical_engine(StftConfig::default().n_fft),
+                *mode,
+            )?)),
             Inner::Neural { bundle, backend } => Ok(Some(processor(Some(bundle), *backend)?)),
             Inner::Tool { .. } => Ok(None),
             #[cfg(feature = "signalsmith")]
