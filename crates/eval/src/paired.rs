@@ -157,28 +157,10 @@ mod tests {
     use crate::set::Task;
 
     fn m(clip: &str, engine: &str, mr: f64, category: Category) -> Measurement {
-        Measurement {
-            clip: clip.into(),
-            category,
-            task: Task {
-                stretch: 1.0,
-                pitch_semitones: 3.0,
-            },
-            task_label: "pitch +3".into(),
-            engine: engine.into(),
-            mrstft: Some(mr),
-            lsd_db: None,
-            reference_exact: Some(true),
-            spectral_convergence: None,
-            pitch_abs_cents: None,
-            onset_signed_ms: None,
-            onset_abs_ms: None,
-            onsets_missed: None,
-            length_fix: 0,
-            seconds: 0.0,
-            peak_memory_bytes: None,
-            error: None,
-        }
+        let mut row = Measurement::unmeasured(clip, category, Task::pitch(3.0), engine);
+        row.mrstft = Some(mr);
+        row.reference_exact = Some(true);
+        row
     }
 
     #[test]

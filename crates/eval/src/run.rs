@@ -45,6 +45,32 @@ pub struct Measurement {
     pub error: Option<String>,
 }
 
+impl Measurement {
+    /// The row of `engine` on (`clip`, `task`) before anything is measured: every metric
+    /// `None`, no time, no error.
+    pub fn unmeasured(clip: &str, category: Category, task: Task, engine: &str) -> Self {
+        Self {
+            clip: clip.to_string(),
+            category,
+            task,
+            task_label: task.label(),
+            engine: engine.to_string(),
+            mrstft: None,
+            lsd_db: None,
+            reference_exact: None,
+            spectral_convergence: None,
+            pitch_abs_cents: None,
+            onset_signed_ms: None,
+            onset_abs_ms: None,
+            onsets_missed: None,
+            length_fix: 0,
+            seconds: 0.0,
+            peak_memory_bytes: None,
+            error: None,
+        }
+    }
+}
+
 /// Outputs kept for one spectrogram comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
@@ -202,25 +228,8 @@ fn measure(
     engine: &Engine,
     expected: &Expected,
 ) -> (Measurement, Option<Vec<f32>>) {
-    let mut m = Measurement {
-        clip: clip.id.clone(),
-        category: clip.category,
-        task,
-        task_label: task.label(),
-        engine: engine.kind().key().into(),
-        mrstft: None,
-        lsd_db: None,
-        reference_exact: expected.reference.as_ref().map(|r| r.exact),
-        spectral_convergence: None,
-        pitch_abs_cents: None,
-        onset_signed_ms: None,
-        onset_abs_ms: None,
-        onsets_missed: None,
-        length_fix: 0,
-        seconds: 0.0,
-        peak_memory_bytes: None,
-        error: None,
-    };
+    let mut m = Measurement::unmeasured(&clip.id, clip.category, task, engine.kind().key());
+    m.reference_exact = expected.reference.as_ref().map(|r| r.exact);
     let out = match engine.render_style(&clip.audio, clip.sample_rate, task, clip.style.as_deref())
     {
         Ok(out) => out,
