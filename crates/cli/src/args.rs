@@ -278,6 +278,11 @@ pub struct BenchArgs {
     /// Also write the Markdown table to this file.
     #[arg(long, value_name = "FILE.md")]
     pub out: Option<PathBuf>,
+    /// Another exported model bundle (e.g. `models/rb-v1`) whose frame-by-frame engine and
+    /// per-hop inference times are measured in the same run, beside the embedded default
+    /// model's; repeat for several.
+    #[arg(long, value_name = "DIR")]
+    pub compare_model: Vec<PathBuf>,
 }
 
 fn parse_in_range(s: &str, min: f64, max: f64, what: &str) -> Result<f64, String> {

@@ -70,9 +70,21 @@ struct Results {
 /// Runs `xodvox bench`.
 ///
 /// # Errors
-/// [`ExitKind::Output`] if the temporary files or `--out` cannot be written, otherwise
+/// [`ExitKind::Input`] if a `--compare-model` bundle cannot be loaded, [`ExitKind::Output`]
+/// if the temporary files or `--out` cannot be written, otherwise
 /// [`ExitKind::Other`] when XodVox itself fails.
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    // Bundles to compare are read first: a bad folder fails before minutes of timing.
+    let compared = args
+        .compare_model
+        .iter()
+        .map(|dir| {
+            ModelBundle::from_dir(dir)
+                .map(|bundle| (model_label(dir), bundle))
+                .with_context(|| format!("cannot load the model bundle {}", dir.display()))
+                .tag(ExitKind::Input)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = tempfile::tempdir()
         .context("cannot create a temporary directory")
         .tag(ExitKind::Output)?;
@@ -89,6 +101,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .context("embedded default model")
         .tag(ExitKind::Other)?;
     bench_neural(&signal, args.runs, &bundle, &mut results).tag(ExitKind::Other)?;
+    for (label, other) in &compared {
+        bench_compared(&signal, args.runs, other, label, &mut results).tag(ExitKind::Other)?;
+    }
     bench_external(&input, dir.path(), args.runs, &mut results)?;
 
     let Results { rows, notes, hops } = results;
@@ -156,6 +171,42 @@ fn bench_neural(
         }
     }
     Ok(())
+}
+
+/// The frame-by-frame engine of another bundle (`--compare-model`) on every backend, labelled
+/// with `label`: its rows and per-hop inference times beside the default model's.
+fn bench_compared(
+    signal: &[Vec<f32>],
+    runs: u32,
+    bundle: &ModelBundle,
+    label: &str,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    for kind in available_backends() {
+        let name = format!("{kind:?}").to_lowercase();
+        if let Err(e) = load_backend(kind, bundle) {
+            results
+                .notes
+                .push(format!("XodVox neural ({name}, {label}): skipped, {e}"));
+            continue;
+        }
+        for task in TASKS {
+            eprintln!("bench: XodVox neural ({name}, {label}), {}", task.name);
+            let tag = format!("{name}, {label}");
+            let (row, times) = time_neural_in_process(signal, task, runs, bundle, kind, &tag)?;
+            results.rows.push(row);
+            results.hops.push((format!("{tag}, {}", task.name), times));
+        }
+    }
+    Ok(())
+}
+
+/// A model bundle's label in the tables: its folder name (`models/rb-v1` -> `rb-v1`).
+fn model_label(dir: &Path) -> String {
+    dir.components().next_back().map_or_else(
+        || dir.display().to_string(),
+        |c| c.as_os_str().to_string_lossy().into_owned(),
+    )
 }
 
 /// The external tools (and the `xodvox render` command itself) on the WAV file `input`,
@@ -287,8 +338,8 @@ fn format_hop_table(runs: &[(String, Vec<Duration>)], hop: usize, sample_rate: u
     let hop_ms = hop as f64 * 1000.0 / f64::from(sample_rate);
     let _ = writeln!(
         s,
-        "\nNeural inference per hop (embedded default model, one inference per hop for all \
-         channels; hop {hop_ms:.2} ms):\n"
+        "\nNeural inference per hop (embedded default model unless the row names another \
+         bundle; one inference per hop for all channels; hop {hop_ms:.2} ms):\n"
     );
     let _ = writeln!(
         s,

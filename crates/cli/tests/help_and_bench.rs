@@ -54,6 +54,7 @@ fn render_help_explains_units_and_conventions() {
 fn bench_prints_a_markdown_table() {
     let dir = tempfile::tempdir().unwrap();
     let md = path_in(&dir, "bench.md");
+    let rb_v1 = crate_dir().join("../../models/rb-v1");
     let out = xodvox([
         "bench".as_ref(),
         "--seconds".as_ref(),
@@ -62,6 +63,8 @@ fn bench_prints_a_markdown_table() {
         "2".as_ref(),
         "--out".as_ref(),
         md.as_os_str(),
+        "--compare-model".as_ref(),
+        rb_v1.as_os_str(),
     ]);
     assert_ok(&out, "bench");
     let table_text = String::from_utf8_lossy(&out.stdout);
@@ -80,6 +83,9 @@ fn bench_prints_a_markdown_table() {
         "| XodVox neural (tract, batched, ",
         "| XodVox neural batched (CLI, incl. I/O) | pitch +3 st |",
         "| tract, pitch +3 st |",
+        "| XodVox neural (tract, rb-v1, frame by frame, in process) | pitch +3 st |",
+        "| tract, rb-v1, stretch x1.5 |",
+        "| tract, rb-v1, pitch +3 st |",
         "| backend, task | hops | median ms | p99 ms | max ms | share of a core |",
     ] {
         assert!(table.contains(row), "missing row {row:?}:\n{table}");
@@ -107,4 +113,23 @@ fn bench_prints_a_markdown_table() {
             "wrong output length: {line}"
         );
     }
+}
+
+#[test]
+fn bench_rejects_a_missing_compare_model_before_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = path_in(&dir, "no-such-model");
+    let out = xodvox([
+        "bench".as_ref(),
+        "--seconds".as_ref(),
+        "1".as_ref(),
+        "--compare-model".as_ref(),
+        missing.as_os_str(),
+    ]);
+    assert_fails(&out, 3, &["no-such-model"], "bench --compare-model missing");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing may be timed before the bundle is read:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
