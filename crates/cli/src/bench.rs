@@ -15,7 +15,7 @@ use xodvox_dsp::{classical_engine, render_offline, RenderSettings};
 use xodvox_eval::bench::BENCH_TASKS;
 use xodvox_eval::engines::{find_program, tool_argv};
 use xodvox_eval::EngineKind;
-use xodvox_infer::{available_backends, load_backend, ModelBundle};
+use xodvox_infer::{available_backends, load_backend, BackendKind, ModelBundle};
 
 use crate::args::BenchArgs;
 use crate::bench_neural::{time_batched_in_process, time_neural_in_process};
@@ -100,9 +100,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let bundle = ModelBundle::embedded_default()
         .context("embedded default model")
         .tag(ExitKind::Other)?;
-    bench_neural(&signal, args.runs, &bundle, &mut results).tag(ExitKind::Other)?;
+    bench_neural(&signal, args.runs, &bundle, None, &mut results).tag(ExitKind::Other)?;
     for (label, other) in &compared {
-        bench_compared(&signal, args.runs, other, label, &mut results).tag(ExitKind::Other)?;
+        bench_neural(&signal, args.runs, other, Some(label), &mut results).tag(ExitKind::Other)?;
     }
     bench_external(&input, dir.path(), args.runs, &mut results)?;
 
@@ -136,16 +136,20 @@ fn bench_classical(signal: &[Vec<f32>], runs: u32, results: &mut Results) -> any
     Ok(())
 }
 
-/// The neural engine on every backend built in (offline, batched and through the real-time
-/// Processor), with its per-hop inference times; a backend that cannot load is a note.
+/// The neural engine on every backend built in, with its per-hop inference times; a backend
+/// that cannot load is a note. The embedded default model (`compared` = `None`) is timed frame
+/// by frame, batched and through the real-time Processor; another bundle (`--compare-model`,
+/// `Some(label)`) frame by frame only, its rows and per-hop times labelled with `label`.
 fn bench_neural(
     signal: &[Vec<f32>],
     runs: u32,
     bundle: &ModelBundle,
+    compared: Option<&str>,
     results: &mut Results,
 ) -> anyhow::Result<()> {
     for kind in available_backends() {
-        let name = format!("{kind:?}").to_lowercase();
+        let backend = format!("{kind:?}").to_lowercase();
+        let name = compared.map_or_else(|| backend.clone(), |label| format!("{backend}, {label}"));
         if let Err(e) = load_backend(kind, bundle) {
             results
                 .notes
@@ -157,46 +161,35 @@ fn bench_neural(
             let (row, times) = time_neural_in_process(signal, task, runs, bundle, kind, &name)?;
             results.rows.push(row);
             results.hops.push((format!("{name}, {}", task.name), times));
-            eprintln!("bench: XodVox neural ({name}, batched), {}", task.name);
-            results.rows.push(time_batched_in_process(
-                signal, task, runs, bundle, kind, &name,
-            )?);
-            if let Some(row) = time_processor(signal, task, runs, Some((bundle, kind, &name)))? {
-                eprintln!(
-                    "bench: XodVox neural ({name}, real-time Processor), {}",
-                    task.name
-                );
-                results.rows.push(row);
+            if compared.is_none() {
+                bench_default_paths(signal, task, runs, bundle, kind, &name, results)?;
             }
         }
     }
     Ok(())
 }
 
-/// The frame-by-frame engine of another bundle (`--compare-model`) on every backend, labelled
-/// with `label`: its rows and per-hop inference times beside the default model's.
-fn bench_compared(
+/// The default model's batched offline engine and real-time Processor rows for one backend
+/// and task.
+fn bench_default_paths(
     signal: &[Vec<f32>],
+    task: Task,
     runs: u32,
     bundle: &ModelBundle,
-    label: &str,
+    kind: BackendKind,
+    name: &str,
     results: &mut Results,
 ) -> anyhow::Result<()> {
-    for kind in available_backends() {
-        let name = format!("{kind:?}").to_lowercase();
-        if let Err(e) = load_backend(kind, bundle) {
-            results
-                .notes
-                .push(format!("XodVox neural ({name}, {label}): skipped, {e}"));
-            continue;
-        }
-        for task in TASKS {
-            eprintln!("bench: XodVox neural ({name}, {label}), {}", task.name);
-            let tag = format!("{name}, {label}");
-            let (row, times) = time_neural_in_process(signal, task, runs, bundle, kind, &tag)?;
-            results.rows.push(row);
-            results.hops.push((format!("{tag}, {}", task.name), times));
-        }
+    eprintln!("bench: XodVox neural ({name}, batched), {}", task.name);
+    results.rows.push(time_batched_in_process(
+        signal, task, runs, bundle, kind, name,
+    )?);
+    if let Some(row) = time_processor(signal, task, runs, Some((bundle, kind, name)))? {
+        eprintln!(
+            "bench: XodVox neural ({name}, real-time Processor), {}",
+            task.name
+        );
+        results.rows.push(row);
     }
     Ok(())
 }
