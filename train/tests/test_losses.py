@@ -33,9 +33,15 @@ def noise(seed: int = 5) -> torch.Tensor:
     return torch.randn(2, N, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize(
-    "loss_fn", [WaveformLoss("l1"), WaveformLoss("l2"), MultiResolutionStftLoss()]
-)
+SIGNAL_LOSSES = [
+    WaveformLoss("l1"),
+    WaveformLoss("l2"),
+    MultiResolutionStftLoss(),
+    MultiResolutionStftLoss(soft_floor_db=-80.0, per_example=True),
+]
+
+
+@pytest.mark.parametrize("loss_fn", SIGNAL_LOSSES)
 def test_signal_losses_zero_at_identity_and_monotonic(loss_fn: torch.nn.Module) -> None:
     x = signal()
     assert loss_fn(x, x).item() == 0.0
@@ -44,9 +50,7 @@ def test_signal_losses_zero_at_identity_and_monotonic(loss_fn: torch.nn.Module) 
     assert values[0] < values[1] < values[2], f"{type(loss_fn).__name__}: {values}"
 
 
-@pytest.mark.parametrize(
-    "loss_fn", [WaveformLoss("l1"), WaveformLoss("l2"), MultiResolutionStftLoss()]
-)
+@pytest.mark.parametrize("loss_fn", SIGNAL_LOSSES)
 def test_signal_losses_have_finite_gradients_even_at_silence(loss_fn: torch.nn.Module) -> None:
     for target in (signal(), torch.zeros(2, N)):
         pred = torch.zeros(2, N, requires_grad=True)
@@ -147,3 +151,39 @@ def test_bad_weights_and_kinds_raise() -> None:
         LossWeights(consistency=-1.0)
     with pytest.raises(ValueError, match="l1"):
         WaveformLoss("huber")
+
+
+def test_per_example_mrstft_weighs_a_quiet_example_like_a_loud_one() -> None:
+    # The same relative error on a quiet and a loud example: per example, scaling one of
+    # them changes nothing; over the whole batch the loud one dominates.
+    x = signal(batch=1)
+    err = x + 0.05 * noise()[:1]
+    pred = torch.cat([err, 100.0 * err])
+    target = torch.cat([x, 100.0 * x])
+    quiet_alone = MultiResolutionStftLoss(per_example=True).terms(err, x)[0]
+    per_example = MultiResolutionStftLoss(per_example=True).terms(pred, target)[0]
+    assert per_example.item() == pytest.approx(quiet_alone.item(), rel=1e-4)
+    shifted = torch.cat([err + 0.05 * noise(7)[:1], 100.0 * err])
+    whole = MultiResolutionStftLoss().terms(shifted, target)[0]
+    whole_ref = MultiResolutionStftLoss().terms(pred, target)[0]
+    assert abs(whole.item() - whole_ref.item()) < 1e-3 * whole_ref.item()
+    moved = MultiResolutionStftLoss(per_example=True).terms(shifted, target)[0]
+    assert moved.item() > per_example.item() * 1.1
+
+
+def test_soft_floor_ignores_errors_far_below_the_target_peak() -> None:
+    # Noise some 95 dB under two pure tones' peak bins is a large log error without a floor
+    # and almost none with the -80 dB relative floor (as with the evaluation's hard floor).
+    t = torch.arange(N) / 48_000
+    tones = 0.3 * torch.sin(2 * math.pi * 440.0 * t) + 0.15 * torch.sin(2 * math.pi * 3100.0 * t)
+    x = tones.repeat(2, 1)
+    faint = x + 1e-4 * noise()
+    plain = MultiResolutionStftLoss().terms(faint, x)[1].item()
+    floored = MultiResolutionStftLoss(soft_floor_db=-80.0).terms(faint, x)[1].item()
+    hard = MultiResolutionStftLoss(floor_db=-80.0).terms(faint, x)[1].item()
+    loud = MultiResolutionStftLoss(soft_floor_db=-80.0).terms(x + 1e-2 * noise(), x)[1].item()
+    assert floored < 0.1 * plain, (floored, plain)
+    assert floored < 0.1 * loud, (floored, loud)
+    assert hard < 0.1 * plain
+    with pytest.raises(ValueError, match="exclude"):
+        MultiResolutionStftLoss(floor_db=-80.0, soft_floor_db=-80.0)

@@ -32,6 +32,11 @@ def test_base_and_override_configs_load() -> None:
     over = load_config([CONFIGS / "tiny.toml"], ["optim.lr=0.01", "run.out_dir=somewhere"])
     assert over.optim.lr == 0.01
     assert over.run.out_dir == "somewhere"
+    assert tiny.loss.mrstft_floor_db is None and not tiny.loss.mrstft_per_example
+    matched = load_config(
+        [CONFIGS / "tiny.toml"], ["loss.mrstft_floor_db=-80", "loss.mrstft_per_example=true"]
+    )
+    assert matched.loss.mrstft_floor_db == -80 and matched.loss.mrstft_per_example
 
 
 @pytest.mark.parametrize(
@@ -43,6 +48,7 @@ def test_base_and_override_configs_load() -> None:
         (["run.precision='fp8'"], "run.precision"),
         (["data.mag_source='phase'"], "mag_source"),
         (["loss.waveform=-1"], "loss weight waveform"),
+        (["loss.mrstft_floor_db=10"], "mrstft_floor_db must be a negative level"),
         (["lr=0.1"], "section.key=value"),
     ],
 )

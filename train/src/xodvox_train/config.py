@@ -102,7 +102,12 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights and settings (see :class:`xodvox_train.losses.LossWeights`)."""
+    """Loss weights and settings (see :class:`xodvox_train.losses.LossWeights`).
+
+    ``mrstft_floor_db`` and ``mrstft_per_example`` are the MR-STFT term's ``soft_floor_db`` and
+    ``per_example`` (:class:`xodvox_train.losses.MultiResolutionStftLoss`): with ``-80`` and
+    ``true`` the training term is a smooth version of ``xodvox eval``'s measure.
+    """
 
     waveform: float = 1.0
     mrstft: float = 1.0
@@ -112,9 +117,14 @@ class LossConfig:
     inst_freq: float = 1.0
     fft_sizes: tuple[int, ...] = (512, 1024, 2048)
     waveform_kind: str = "l1"
+    mrstft_floor_db: float | None = None
+    mrstft_per_example: bool = False
 
     def __post_init__(self) -> None:
         self.weights()  # validates
+        floor = self.mrstft_floor_db
+        if floor is not None and not (math.isfinite(floor) and floor < 0):
+            raise ValueError(f"loss.mrstft_floor_db must be a negative level in dB, got {floor}")
         if not self.fft_sizes or any(n < 16 or n % 4 for n in self.fft_sizes):
             raise ValueError(f"loss.fft_sizes must be multiples of 4 >= 16, got {self.fft_sizes}")
         if self.waveform_kind not in ("l1", "l2"):

@@ -65,34 +65,72 @@ class MultiResolutionStftLoss(nn.Module):
             ``|X|``, and inside the logarithm both are floored at that level below the
             target's loudest bin, so noise far under the reference's peak where the reference
             is silent is not weighed like an audible error.
+        soft_floor_db: training only (with ``floor_db`` ``None``): inside the logarithm both
+            magnitudes become ``sqrt(|X|^2 + f^2)`` with ``f`` this level below each example's
+            loudest target bin, a smooth version of the evaluation's floor (gradients stay
+            finite; bins far under the reference's peak stop dominating the log term).
+        per_example: spectral convergence and log distance are computed per example and then
+            averaged over the batch (as ``xodvox eval`` averages per clip), instead of over
+            the whole batch at once, where loud, dense examples outweigh quiet, sparse ones.
     """
 
     def __init__(
-        self, fft_sizes: Sequence[int] = (512, 1024, 2048), floor_db: float | None = None
+        self,
+        fft_sizes: Sequence[int] = (512, 1024, 2048),
+        floor_db: float | None = None,
+        soft_floor_db: float | None = None,
+        per_example: bool = False,
     ) -> None:
         super().__init__()
         if not fft_sizes:
             raise ValueError("fft_sizes must not be empty")
+        if floor_db is not None and soft_floor_db is not None:
+            raise ValueError(
+                "floor_db (evaluation) and soft_floor_db (training) exclude each other"
+            )
         self.stfts = nn.ModuleList(Stft(n, n // 4) for n in fft_sizes)
         self.floor_db = floor_db
+        self.soft_floor_db = soft_floor_db
+        self.per_example = per_example
 
     def terms(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(spectral convergence, log magnitude)`` of ``(B, N)`` signals."""
         sc = pred.new_zeros(())
         lm = pred.new_zeros(())
         for stft in self.stfts:
-            if self.floor_db is None:
-                p = safe_magnitude(stft(pred))
-                t = safe_magnitude(stft(target))
-                log_p, log_t = torch.log(p), torch.log(t)
+            p, t, log_p, log_t = self._magnitudes(stft(pred), stft(target))
+            if self.per_example:
+                dims = tuple(range(1, t.dim()))
+                num = torch.linalg.vector_norm(t - p, dim=dims)
+                den = torch.linalg.vector_norm(t, dim=dims).clamp_min(1e-15)
+                sc = sc + (num / den).mean()
+                lm = lm + (log_t - log_p).abs().mean(dim=dims).mean()
             else:
-                p, t = stft(pred).abs(), stft(target).abs()
-                floor = (t.detach().max() * 10.0 ** (self.floor_db / 20.0)).clamp_min(1e-12)
-                log_p, log_t = torch.log(p.clamp_min(floor)), torch.log(t.clamp_min(floor))
-            sc = sc + torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(1e-15)
-            lm = lm + (log_t - log_p).abs().mean()
+                sc = sc + torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(
+                    1e-15
+                )
+                lm = lm + (log_t - log_p).abs().mean()
         n = len(self.stfts)
         return sc / n, lm / n
+
+    def _magnitudes(
+        self, pred: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(|pred|, |target|, log |pred|, log |target|)`` of two complex spectra under this
+        loss's floor."""
+        if self.floor_db is not None:
+            p, t = pred.abs(), target.abs()
+            floor = (t.detach().max() * 10.0 ** (self.floor_db / 20.0)).clamp_min(1e-12)
+            return p, t, torch.log(p.clamp_min(floor)), torch.log(t.clamp_min(floor))
+        p, t = safe_magnitude(pred), safe_magnitude(target)
+        if self.soft_floor_db is None:
+            return p, t, torch.log(p), torch.log(t)
+        dims = tuple(range(1, target.dim()))
+        peak = target.detach().abs().amax(dim=dims, keepdim=True)
+        floor_sq = (peak * 10.0 ** (self.soft_floor_db / 20.0)).square() + MAG_EPS
+        log_p = 0.5 * torch.log(pred.real.square() + pred.imag.square() + floor_sq)
+        log_t = 0.5 * torch.log(target.real.square() + target.imag.square() + floor_sq)
+        return p, t, log_p, log_t
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Spectral convergence + log magnitude (scalar)."""
@@ -193,6 +231,8 @@ class PhaseVocoderLoss(nn.Module):
         fft_sizes: FFT sizes of the multi-resolution STFT loss.
         waveform_kind: ``"l1"`` or ``"l2"``.
         stft: the model's STFT (framing of ``mag`` and ``phase``).
+        mrstft_floor_db: the MR-STFT term's ``soft_floor_db`` (``None``: no relative floor).
+        mrstft_per_example: the MR-STFT term's ``per_example``.
     """
 
     def __init__(
@@ -201,12 +241,16 @@ class PhaseVocoderLoss(nn.Module):
         fft_sizes: Sequence[int] = (512, 1024, 2048),
         waveform_kind: str = "l1",
         stft: Stft | None = None,
+        mrstft_floor_db: float | None = None,
+        mrstft_per_example: bool = False,
     ) -> None:
         super().__init__()
         self.weights = weights
         self.stft = stft if stft is not None else Stft()
         self.waveform = WaveformLoss(waveform_kind)
-        self.mrstft = MultiResolutionStftLoss(fft_sizes)
+        self.mrstft = MultiResolutionStftLoss(
+            fft_sizes, soft_floor_db=mrstft_floor_db, per_example=mrstft_per_example
+        )
         self.consistency = StftConsistencyLoss(self.stft)
         self.phase = AntiWrappingPhaseLoss()
 

@@ -253,7 +253,12 @@ class Trainer:
         self.state = build_state(config, self.device)
         self.stft = Stft().to(self.device)
         self.loss = PhaseVocoderLoss(
-            config.loss.weights(), config.loss.fft_sizes, config.loss.waveform_kind, self.stft
+            config.loss.weights(),
+            config.loss.fft_sizes,
+            config.loss.waveform_kind,
+            self.stft,
+            mrstft_floor_db=config.loss.mrstft_floor_db,
+            mrstft_per_example=config.loss.mrstft_per_example,
         ).to(self.device)
         self.amp_dtype = autocast_dtype(config, self.device)
         self.writer: Any = None
