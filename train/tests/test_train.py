@@ -32,11 +32,13 @@ def test_base_and_override_configs_load() -> None:
     over = load_config([CONFIGS / "tiny.toml"], ["optim.lr=0.01", "run.out_dir=somewhere"])
     assert over.optim.lr == 0.01
     assert over.run.out_dir == "somewhere"
-    assert tiny.loss.mrstft_floor_db is None and not tiny.loss.mrstft_per_example
+    assert tiny.loss.mrstft_floor_db is None
+    assert not tiny.loss.mrstft_per_example
     matched = load_config(
         [CONFIGS / "tiny.toml"], ["loss.mrstft_floor_db=-80", "loss.mrstft_per_example=true"]
     )
-    assert matched.loss.mrstft_floor_db == -80 and matched.loss.mrstft_per_example
+    assert matched.loss.mrstft_floor_db == -80
+    assert matched.loss.mrstft_per_example
 
 
 @pytest.mark.parametrize(
